@@ -1,0 +1,25 @@
+//! # vigil-core: the sans-IO heart of vigil
+//!
+//! A packet's path through this crate, in order:
+//!
+//! - [`packet`]: [`packet::Packet`] (one encoded frame, payload shared by reference) and the
+//!   [`packet::StreamParams`] a stream is described by.
+//! - [`timeline`]: raw source timestamps → a clean increasing media timeline with wall-clock times.
+//! - [`prebuffer`]: the per-camera GOP ring (memory, disk spool, hybrid), and
+//!   [`pool`]: the global byte budget shared by all pre-buffers, with fair-share eviction.
+//! - [`recorder`]: the per-camera state machine (IDLE / BUFFERING / RECORDING / FINALIZING),
+//!   pure `handle(input, now) -> actions`.
+//! - [`fmp4`]: the fragmented-MP4 clip writer, torn-tail recovery, a box-tree dump, and a small MP4
+//!   reader for the looping-file source.
+//!
+//! Support: [`time`] (the injected [`time::Clock`]) and [`settings`] (per-camera settings and their
+//! ranges). No tokio, no sockets, no clock of its own: the `vigil` crate drives all of this.
+
+pub mod fmp4;
+pub mod packet;
+pub mod pool;
+pub mod prebuffer;
+pub mod recorder;
+pub mod settings;
+pub mod time;
+pub mod timeline;

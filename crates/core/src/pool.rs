@@ -1,0 +1,1 @@
+//! The global buffer pool. (Being written.)

@@ -1,0 +1,1 @@
+//! The per-camera GOP ring. (Being written.)
