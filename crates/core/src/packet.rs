@@ -115,7 +115,10 @@ impl StreamParams {
     pub fn timescale(&self, track: TrackKind) -> u32 {
         match track {
             TrackKind::Video => VIDEO_TIMESCALE,
-            TrackKind::Audio => self.audio.as_ref().map_or(VIDEO_TIMESCALE, |a| a.sample_rate),
+            TrackKind::Audio => self
+                .audio
+                .as_ref()
+                .map_or(VIDEO_TIMESCALE, |a| a.sample_rate),
         }
     }
 }

@@ -119,7 +119,12 @@ impl RecordingSettings {
             0,
             POST_BUFFER_MAX_SECS.into(),
         )?;
-        range("max_clip_secs", self.max_clip_secs.into(), 1, LONG_MAX_SECS.into())?;
+        range(
+            "max_clip_secs",
+            self.max_clip_secs.into(),
+            1,
+            LONG_MAX_SECS.into(),
+        )?;
         range(
             "motion_timeout_secs",
             self.motion_timeout_secs.into(),

@@ -1,1 +1,91 @@
-fn main() {}
+//! vigil's command line. Thin: the library does the work.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "vigil",
+    version,
+    about = "Motion-triggered recorder for IP cameras"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the whole pipeline with synthetic cameras and scripted motion; no camera needed.
+    Demo {
+        /// Where the demo keeps its data; clips go under DIR/clips.
+        #[arg(long, default_value = "./vigil-demo")]
+        data_dir: PathBuf,
+        /// Address of the status page.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Stop on its own after this many seconds, closing clips cleanly.
+        #[arg(long, value_name = "SECS")]
+        exit_after: Option<f64>,
+    },
+    /// Print an MP4 file's box tree.
+    Inspect { file: PathBuf },
+    /// Cut a clip's torn tail back to its last whole fragment (after a crash).
+    Recover { file: PathBuf },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().cmd {
+        Cmd::Demo {
+            data_dir,
+            listen,
+            exit_after,
+        } => {
+            let exit_after = match exit_after {
+                Some(s) if !(s.is_finite() && s >= 0.0) => {
+                    anyhow::bail!("--exit-after: must be a number of seconds >= 0 (got {s})")
+                }
+                other => other.map(Duration::from_secs_f64),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(vigil::demo::run(vigil::demo::DemoOptions {
+                data_dir,
+                listen,
+                exit_after,
+            }))
+        }
+        Cmd::Inspect { file } => {
+            let data =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            print!("{}", vigil_core::fmp4::inspect(&data));
+            Ok(())
+        }
+        Cmd::Recover { file } => {
+            let r = vigil_core::fmp4::recover(&file)
+                .with_context(|| format!("recovering {}", file.display()))?;
+            println!(
+                "{}: kept {} of {} bytes, {} fragments, {:.2} s{}",
+                file.display(),
+                r.kept_bytes,
+                r.original_bytes,
+                r.fragments,
+                r.duration_secs,
+                if r.truncated { " (torn tail cut)" } else { "" }
+            );
+            Ok(())
+        }
+    }
+}

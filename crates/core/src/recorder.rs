@@ -1,1 +1,0 @@
-//! The recorder state machine. (Being written.)

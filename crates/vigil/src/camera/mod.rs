@@ -1,0 +1,230 @@
+//! One worker thread per camera, owning that camera's [`CameraPipeline`].
+//!
+//! Sources, motion triggers and the API talk to a camera only through its channel, so a slow disk
+//! or a broken stream on one camera never holds up another. The worker keeps a [`CameraStatus`]
+//! snapshot fresh for whoever wants to show it.
+
+mod pipeline;
+
+pub use pipeline::{CameraPipeline, Notice, PipelineCounters};
+
+use std::collections::VecDeque;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Serialize;
+use vigil_core::prebuffer::BufferStats;
+use vigil_core::recorder::{MotionSource, RecorderStats};
+use vigil_core::settings::RecordingSettings;
+use vigil_core::time::{Clock, Time};
+
+use crate::clips::ClipRecord;
+use crate::ingest::SourceEvent;
+
+/// How often the status snapshot is refreshed when nothing else happens.
+const STATUS_EVERY: Duration = Duration::from_millis(500);
+/// Closed clips kept in the snapshot.
+const RECENT_CLIPS: usize = 50;
+
+pub enum CameraMsg {
+    Source(SourceEvent),
+    MotionStart {
+        source: MotionSource,
+        until: Option<Time>,
+    },
+    MotionEnd {
+        source: MotionSource,
+    },
+    Configure(RecordingSettings),
+    Shutdown,
+}
+
+/// What the status page shows of a camera.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CameraStatus {
+    pub name: String,
+    pub state: &'static str,
+    pub stream_up: bool,
+    pub video_codec: Option<&'static str>,
+    pub width: u16,
+    pub height: u16,
+    #[serde(skip)]
+    pub recorder: RecorderStats,
+    #[serde(skip)]
+    pub buffer: BufferStats,
+    pub counters: Counters,
+    pub current_clip: Option<ClipRecord>,
+    pub recent_clips: VecDeque<ClipRecord>,
+    #[serde(serialize_with = "crate::clips::ser_time_opt")]
+    pub updated_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Counters {
+    pub packets_in: u64,
+    pub packets_written: u64,
+    pub packets_buffered: u64,
+    pub packets_dropped: u64,
+    pub write_errors: u64,
+    pub buffer_errors: u64,
+}
+
+impl From<PipelineCounters> for Counters {
+    fn from(c: PipelineCounters) -> Self {
+        Counters {
+            packets_in: c.packets_in,
+            packets_written: c.packets_written,
+            packets_buffered: c.packets_buffered,
+            packets_dropped: c.packets_dropped,
+            write_errors: c.write_errors,
+            buffer_errors: c.buffer_errors,
+        }
+    }
+}
+
+/// A running camera worker.
+pub struct CameraHandle {
+    name: String,
+    tx: Sender<CameraMsg>,
+    status: Arc<Mutex<CameraStatus>>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl CameraHandle {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn sender(&self) -> Sender<CameraMsg> {
+        self.tx.clone()
+    }
+
+    /// False when the worker is gone.
+    pub fn send(&self, msg: CameraMsg) -> bool {
+        self.tx.send(msg).is_ok()
+    }
+
+    pub fn status(&self) -> CameraStatus {
+        self.status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Asks the worker to close its clip and stop, and waits for it.
+    pub fn shutdown(mut self) {
+        let _ = self.tx.send(CameraMsg::Shutdown);
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
+}
+
+/// Starts a worker thread for `pipeline`. `on_notice` sees every notice (on the worker's thread).
+pub fn spawn(
+    pipeline: CameraPipeline,
+    clock: Arc<dyn Clock>,
+    on_notice: impl FnMut(&str, &Notice) + Send + 'static,
+) -> std::io::Result<CameraHandle> {
+    let (tx, rx) = channel();
+    let name = pipeline.name().to_owned();
+    let status = Arc::new(Mutex::new(CameraStatus {
+        name: name.clone(),
+        ..Default::default()
+    }));
+    let st = status.clone();
+    let join = std::thread::Builder::new()
+        .name(format!("cam-{name}"))
+        .spawn(move || worker(pipeline, rx, clock, st, on_notice))?;
+    Ok(CameraHandle {
+        name,
+        tx,
+        status,
+        join: Some(join),
+    })
+}
+
+fn worker(
+    mut p: CameraPipeline,
+    rx: Receiver<CameraMsg>,
+    clock: Arc<dyn Clock>,
+    status: Arc<Mutex<CameraStatus>>,
+    mut on_notice: impl FnMut(&str, &Notice),
+) {
+    let mut recent: VecDeque<ClipRecord> = VecDeque::new();
+    let mut last_status = Time::ZERO;
+    loop {
+        let now = clock.now();
+        let wait = p
+            .next_deadline()
+            .map_or(STATUS_EVERY, |d| {
+                Duration::from_micros(d.micros_since(now).max(0) as u64)
+            })
+            .min(STATUS_EVERY);
+        let stop = match rx.recv_timeout(wait) {
+            Ok(msg) => {
+                let now = clock.now();
+                let is_shutdown = matches!(msg, CameraMsg::Shutdown);
+                match msg {
+                    CameraMsg::Source(ev) => p.on_source(ev, now),
+                    CameraMsg::MotionStart { source, until } => p.motion_start(source, until, now),
+                    CameraMsg::MotionEnd { source } => p.motion_end(source, now),
+                    CameraMsg::Configure(s) => {
+                        if let Err(e) = p.configure(s, now) {
+                            tracing::warn!(camera = %p.name(), "settings refused: {e}");
+                        }
+                    }
+                    CameraMsg::Shutdown => p.shutdown(now),
+                }
+                is_shutdown
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                p.tick(clock.now());
+                false
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                p.shutdown(clock.now());
+                true
+            }
+        };
+        let notices = p.take_notices();
+        for n in &notices {
+            on_notice(p.name(), n);
+            if let Notice::ClipClosed(rec) = n {
+                recent.push_front(rec.clone());
+                recent.truncate(RECENT_CLIPS);
+            }
+        }
+        let now = clock.now();
+        if stop || !notices.is_empty() || now.micros_since(last_status) >= 500_000 {
+            last_status = now;
+            let snap = snapshot(&p, &recent, now);
+            match status.lock() {
+                Ok(mut s) => *s = snap,
+                Err(poisoned) => *poisoned.into_inner() = snap,
+            }
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
+fn snapshot(p: &CameraPipeline, recent: &VecDeque<ClipRecord>, now: Time) -> CameraStatus {
+    CameraStatus {
+        name: p.name().to_owned(),
+        state: p.state().as_str(),
+        stream_up: p.stream_up(),
+        video_codec: p.params().map(|x| x.video.codec.name()),
+        width: p.params().map_or(0, |x| x.video.width),
+        height: p.params().map_or(0, |x| x.video.height),
+        recorder: p.recorder().stats(),
+        buffer: p.buffer().stats(),
+        counters: p.counters().into(),
+        current_clip: p.current_clip().cloned(),
+        recent_clips: recent.clone(),
+        updated_at: Some(now),
+    }
+}

@@ -1,0 +1,432 @@
+//! One camera's recording pipeline: the core's pure [`Recorder`] decides, this executes.
+//!
+//! Every input (a packet, a motion start, a tick) goes to the recorder with the current time; the
+//! actions it returns are carried out in order on the camera's pre-buffer and clip writer. A packet
+//! goes either to the pre-buffer or to the open clip, never both, so clips of one camera never repeat
+//! a frame and a clip's pre-roll starts exactly where the previous clip ended when motion comes back
+//! quickly.
+//!
+//! Failures stay inside the camera: a clip that can't be written is closed valid (the fMP4 writer
+//! cuts back to its last whole fragment), logged, and the recorder carries on.
+
+use std::sync::Arc;
+
+use tracing::{error, info, warn};
+use vigil_core::fmp4::ClipWriter;
+use vigil_core::packet::{Packet, StreamParams};
+use vigil_core::pool::BufferHandle;
+use vigil_core::prebuffer::BufferConfig;
+use vigil_core::recorder::{
+    Action, Actions, Input, MotionSource, OpenReason, PacketRoute, Recorder, RecorderConfig, State,
+};
+use vigil_core::settings::{RecordingSettings, SettingsError};
+use vigil_core::time::Time;
+
+use crate::clips::{ClipRecord, ClipStatus, ClipStore};
+use crate::ingest::SourceEvent;
+
+/// Something the pipeline did that the rest of vigil (status page, later the catalog) wants to know.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    State {
+        from: State,
+        to: State,
+        at: Time,
+    },
+    MotionStarted {
+        event: u64,
+        source: MotionSource,
+        at: Time,
+    },
+    MotionOverlap {
+        event: u64,
+        source: MotionSource,
+        at: Time,
+    },
+    MotionEnded {
+        event: u64,
+        at: Time,
+        timed_out: bool,
+    },
+    ClipOpened(ClipRecord),
+    ClipClosed(ClipRecord),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PipelineCounters {
+    pub packets_in: u64,
+    pub packets_written: u64,
+    pub packets_buffered: u64,
+    pub packets_dropped: u64,
+    pub write_errors: u64,
+    pub buffer_errors: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct EventInfo {
+    id: u64,
+    at: Time,
+    source: MotionSource,
+}
+
+struct OpenClip {
+    writer: Option<ClipWriter>,
+    record: ClipRecord,
+    /// The moment the pre-roll is measured back from (the motion start), for clips opened by motion.
+    pre_roll_from: Option<Time>,
+}
+
+pub struct CameraPipeline {
+    name: String,
+    recorder: Recorder,
+    buffer: BufferHandle,
+    store: ClipStore,
+    spool_dir: std::path::PathBuf,
+    settings: RecordingSettings,
+    params: Option<Arc<StreamParams>>,
+    stream_up: bool,
+    event: Option<EventInfo>,
+    clip: Option<OpenClip>,
+    notices: Vec<Notice>,
+    counters: PipelineCounters,
+}
+
+impl CameraPipeline {
+    pub fn new(
+        name: &str,
+        settings: RecordingSettings,
+        buffer: BufferHandle,
+        store: ClipStore,
+        spool_dir: std::path::PathBuf,
+    ) -> Self {
+        CameraPipeline {
+            name: name.to_owned(),
+            recorder: Recorder::new(RecorderConfig::from_settings(&settings)),
+            buffer,
+            store,
+            spool_dir,
+            settings,
+            params: None,
+            stream_up: false,
+            event: None,
+            clip: None,
+            notices: Vec::new(),
+            counters: PipelineCounters::default(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn state(&self) -> State {
+        self.recorder.state()
+    }
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+    pub fn buffer(&self) -> &BufferHandle {
+        &self.buffer
+    }
+    pub fn settings(&self) -> &RecordingSettings {
+        &self.settings
+    }
+    pub fn params(&self) -> Option<&Arc<StreamParams>> {
+        self.params.as_ref()
+    }
+    pub fn stream_up(&self) -> bool {
+        self.stream_up
+    }
+    pub fn counters(&self) -> PipelineCounters {
+        self.counters
+    }
+    pub fn current_clip(&self) -> Option<&ClipRecord> {
+        self.clip.as_ref().map(|c| &c.record)
+    }
+    pub fn next_deadline(&self) -> Option<Time> {
+        self.recorder.next_deadline()
+    }
+
+    /// Everything noticed since the last call.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    pub fn on_source(&mut self, ev: SourceEvent, now: Time) {
+        match ev {
+            SourceEvent::Params(p) => {
+                let changed = self.params.as_deref() != Some(&*p);
+                self.params = Some(p);
+                if !self.stream_up {
+                    self.stream_up = true;
+                    self.run(Input::StreamUp, None, now);
+                } else if changed {
+                    self.run(Input::ParamsChanged, None, now);
+                }
+            }
+            SourceEvent::Packet(p) => {
+                self.counters.packets_in += 1;
+                self.run(Input::Packet(p.meta()), Some(p), now);
+            }
+            SourceEvent::Lost(why) => {
+                warn!(camera = %self.name, "stream lost: {why}");
+                self.stream_up = false;
+                self.run(Input::StreamLost, None, now);
+            }
+        }
+    }
+
+    pub fn motion_start(&mut self, source: MotionSource, until: Option<Time>, now: Time) {
+        self.run(Input::MotionStart { source, until }, None, now);
+    }
+
+    pub fn motion_end(&mut self, source: MotionSource, now: Time) {
+        self.run(Input::MotionEnd { source }, None, now);
+    }
+
+    pub fn tick(&mut self, now: Time) {
+        self.run(Input::Tick, None, now);
+    }
+
+    pub fn shutdown(&mut self, now: Time) {
+        self.run(Input::Shutdown, None, now);
+    }
+
+    /// Applies new settings live: the buffer's window and mode, the recorder's timers. Invalid
+    /// settings are refused whole (the error names the field) and nothing changes.
+    pub fn configure(
+        &mut self,
+        settings: RecordingSettings,
+        now: Time,
+    ) -> Result<(), SettingsError> {
+        settings.validate()?;
+        let cfg = BufferConfig::from_settings(&settings, self.spool_dir.clone());
+        if let Err(e) = self.buffer.reconfigure(cfg) {
+            error!(camera = %self.name, "pre-buffer reconfigure failed: {e}");
+            self.counters.buffer_errors += 1;
+        }
+        self.settings = settings;
+        let rc = RecorderConfig::from_settings(&self.settings);
+        self.run(Input::Configure(rc), None, now);
+        Ok(())
+    }
+
+    fn run(&mut self, input: Input, packet: Option<Packet>, now: Time) {
+        let actions = self.recorder.handle(input, now);
+        self.execute(actions, packet, now);
+    }
+
+    fn execute(&mut self, actions: Actions, mut packet: Option<Packet>, now: Time) {
+        for action in actions {
+            match action {
+                Action::StateChanged { from, to } => {
+                    info!(camera = %self.name, "state {from} -> {to}");
+                    self.notices.push(Notice::State { from, to, at: now });
+                }
+                Action::MotionEventStarted { event, source, at } => {
+                    info!(camera = %self.name, event, %source, "motion started");
+                    self.event = Some(EventInfo {
+                        id: event,
+                        at,
+                        source,
+                    });
+                    self.notices
+                        .push(Notice::MotionStarted { event, source, at });
+                }
+                Action::MotionOverlap { event, source, at } => {
+                    info!(camera = %self.name, event, %source, "overlapping motion extends the clip");
+                    self.notices
+                        .push(Notice::MotionOverlap { event, source, at });
+                }
+                Action::MotionEventEnded {
+                    event,
+                    at,
+                    timed_out,
+                } => {
+                    info!(camera = %self.name, event, timed_out, "motion ended");
+                    self.notices.push(Notice::MotionEnded {
+                        event,
+                        at,
+                        timed_out,
+                    });
+                }
+                Action::OpenClip { event, reason } => self.open_clip(event, reason, now),
+                Action::FlushPreBuffer => self.flush_pre_buffer(now),
+                Action::CloseClip { reason } => self.close_clip(reason.as_str()),
+                Action::ClearBuffer => self.buffer.clear(),
+                Action::Route(route) => {
+                    if let Some(p) = packet.take() {
+                        self.route(route, p);
+                    }
+                }
+            }
+        }
+    }
+
+    fn route(&mut self, route: PacketRoute, p: Packet) {
+        match route {
+            PacketRoute::Write => self.write(&p),
+            PacketRoute::Buffer => match self.buffer.push(p) {
+                Ok(_) => self.counters.packets_buffered += 1,
+                Err(e) => {
+                    self.counters.buffer_errors += 1;
+                    warn!(camera = %self.name, "pre-buffer refused a packet: {e}");
+                }
+            },
+            PacketRoute::Drop(_) => self.counters.packets_dropped += 1,
+        }
+    }
+
+    fn write(&mut self, p: &Packet) {
+        let Some(clip) = self.clip.as_mut() else {
+            self.counters.packets_dropped += 1;
+            return;
+        };
+        let Some(w) = clip.writer.as_mut() else {
+            self.counters.packets_dropped += 1;
+            return;
+        };
+        match w.write(p) {
+            Ok(_) => self.counters.packets_written += 1,
+            Err(e) => {
+                // The writer has cut the file back to its last whole fragment: close it there.
+                self.counters.write_errors += 1;
+                error!(camera = %self.name, path = %clip.record.path.display(), "clip write failed, closing the clip: {e}");
+                if let Some(w) = clip.writer.take() {
+                    Self::finish_into(w, &mut clip.record);
+                }
+            }
+        }
+    }
+
+    fn open_clip(&mut self, event: u64, reason: OpenReason, now: Time) {
+        if self.clip.is_some() {
+            // The recorder always closes before it opens; be safe anyway.
+            self.close_clip("replaced");
+        }
+        let Some(params) = self.params.clone() else {
+            error!(camera = %self.name, "cannot open a clip: no stream parameters yet");
+            return;
+        };
+        let ev = self.event.filter(|e| e.id == event);
+        let trigger = ev.map_or("unknown", |e| e.source.as_str());
+        let pre_roll_from = match reason {
+            OpenReason::Motion => Some(ev.map_or(now, |e| e.at)),
+            OpenReason::Reconnected | OpenReason::Enabled => Some(now),
+            OpenReason::Rollover | OpenReason::ParamsChanged => None,
+        };
+        let mut record = ClipRecord {
+            camera: self.name.clone(),
+            path: Default::default(),
+            event,
+            start: None,
+            end: None,
+            duration_secs: 0.0,
+            bytes: 0,
+            video_codec: params.video.codec.name(),
+            width: params.video.width,
+            height: params.video.height,
+            pre_roll_secs: 0.0,
+            trigger,
+            status: ClipStatus::Recording,
+            close_reason: None,
+        };
+        let writer = self
+            .store
+            .new_clip_path(&self.name, now, event)
+            .map_err(|e| e.to_string())
+            .and_then(|path| {
+                record.path = path.clone();
+                ClipWriter::create(&path, &params).map_err(|e| e.to_string())
+            });
+        let writer = match writer {
+            Ok(w) => {
+                info!(camera = %self.name, event, reason = reason.as_str(), path = %record.path.display(), "clip opened");
+                self.notices.push(Notice::ClipOpened(record.clone()));
+                Some(w)
+            }
+            Err(e) => {
+                self.counters.write_errors += 1;
+                error!(camera = %self.name, "cannot open a clip: {e}");
+                None
+            }
+        };
+        self.clip = Some(OpenClip {
+            writer,
+            record,
+            pre_roll_from,
+        });
+    }
+
+    fn flush_pre_buffer(&mut self, now: Time) {
+        let packets = match self.buffer.flush(now).and_then(|f| f.into_packets()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.counters.buffer_errors += 1;
+                error!(camera = %self.name, "pre-buffer flush failed: {e}");
+                Vec::new()
+            }
+        };
+        let first = packets.first().map(|p| p.time);
+        let n = packets.len();
+        for p in &packets {
+            self.write(p);
+        }
+        if let Some(clip) = self.clip.as_mut() {
+            if let (Some(from), Some(first)) = (clip.pre_roll_from, first) {
+                clip.record.pre_roll_secs = from.secs_since(first).max(0.0);
+            }
+            if let Some(w) = clip.writer.as_mut() {
+                // Make the pre-roll durable at once: it is what a user most fears losing.
+                if let Err(e) = w.sync_fragment() {
+                    self.counters.write_errors += 1;
+                    error!(camera = %self.name, "clip write failed, closing the clip: {e}");
+                    if let Some(w) = clip.writer.take() {
+                        Self::finish_into(w, &mut clip.record);
+                    }
+                }
+            }
+        }
+        let follow = self
+            .recorder
+            .handle(Input::Flushed { first, packets: n }, now);
+        self.execute(follow, None, now);
+    }
+
+    fn close_clip(&mut self, reason: &'static str) {
+        let Some(mut clip) = self.clip.take() else {
+            return;
+        };
+        if let Some(w) = clip.writer.take() {
+            Self::finish_into(w, &mut clip.record);
+        }
+        clip.record.close_reason = Some(reason);
+        if clip.record.status == ClipStatus::Recording {
+            clip.record.status = ClipStatus::Complete;
+        }
+        info!(
+            camera = %self.name,
+            path = %clip.record.path.display(),
+            duration_secs = format!("{:.2}", clip.record.duration_secs),
+            pre_roll_secs = format!("{:.2}", clip.record.pre_roll_secs),
+            bytes = clip.record.bytes,
+            reason,
+            "clip closed"
+        );
+        self.notices.push(Notice::ClipClosed(clip.record));
+    }
+
+    fn finish_into(w: ClipWriter, record: &mut ClipRecord) {
+        let summary = match w.finish() {
+            Ok(s) => s,
+            Err(e) => {
+                error!(path = %record.path.display(), "finishing clip failed: {e}");
+                return;
+            }
+        };
+        record.start = summary.start;
+        record.end = summary.end;
+        record.duration_secs = summary.duration_secs;
+        record.bytes = summary.bytes;
+        record.status = ClipStatus::Complete;
+    }
+}

@@ -1,0 +1,367 @@
+//! Shared helpers for the integration tests: real ffprobe/ffmpeg checks of real clips, and a
+//! camera pipeline driven by a looping sample file under simulated time.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use bytes::Bytes;
+use vigil::camera::{CameraPipeline, Notice};
+use vigil::clips::{ClipRecord, ClipStore};
+use vigil::ingest::file::LoopingFile;
+use vigil::ingest::SourceEvent;
+use vigil_core::fmp4::Mp4File;
+use vigil_core::packet::Packet;
+use vigil_core::pool::Pool;
+use vigil_core::prebuffer::BufferConfig;
+use vigil_core::recorder::MotionSource;
+use vigil_core::settings::RecordingSettings;
+use vigil_core::time::Time;
+
+pub const SAMPLE_H264: &[u8] = include_bytes!("../../assets/samples/demo_h264.mp4");
+pub const SAMPLE_H265: &[u8] = include_bytes!("../../assets/samples/demo_h265.mp4");
+pub const SAMPLE_H264_AAC: &[u8] = include_bytes!("../../assets/samples/demo_h264_aac.mp4");
+
+/// The samples' GOP: keyframe every 30 frames at 30 fps.
+pub const GOP_SECS: f64 = 1.0;
+
+fn tool(name: &str) -> Command {
+    let c = Command::new(name);
+    // Fail loudly, never skip: CI installs ffmpeg (scripts/setup).
+    assert!(
+        Command::new(name).arg("-version").output().is_ok(),
+        "{name} is not installed: run scripts/setup"
+    );
+    c
+}
+
+/// `ffprobe` JSON of streams, format and (video) packets.
+pub fn probe(path: &Path) -> serde_json::Value {
+    let out = tool("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
+        .args([
+            "-show_entries",
+            "packet=stream_index,flags,pts_time,duration_time",
+        ])
+        .arg("-show_packets")
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "ffprobe failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("ffprobe prints JSON")
+}
+
+/// What `ffmpeg -v error -i CLIP -f null -` prints: empty for a clip that decodes cleanly.
+pub fn decode_errors(path: &Path) -> String {
+    let out = tool("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let mut s = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        s.push_str(&format!("\n(exit status {})", out.status));
+    }
+    s
+}
+
+#[derive(Debug)]
+pub struct ClipFacts {
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    pub width: u64,
+    pub height: u64,
+    pub duration: f64,
+    pub first_video_packet_key: bool,
+    pub video_packets: usize,
+}
+
+/// Checks a clip the way the issue asks (ffprobe reads it, first video packet is a keyframe,
+/// decodes without a word from ffmpeg) and returns its facts.
+pub fn check_clip(path: &Path) -> ClipFacts {
+    let j = probe(path);
+    let streams = j["streams"].as_array().expect("streams");
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a video stream");
+    let vindex = video["index"].as_u64().unwrap();
+    let audio = streams.iter().find(|s| s["codec_type"] == "audio");
+    let packets: Vec<_> = j["packets"]
+        .as_array()
+        .expect("packets")
+        .iter()
+        .filter(|p| p["stream_index"].as_u64() == Some(vindex))
+        .collect();
+    let first_key = packets
+        .first()
+        .and_then(|p| p["flags"].as_str())
+        .is_some_and(|f| f.starts_with('K'));
+    let errors = decode_errors(path);
+    assert!(
+        errors.trim().is_empty(),
+        "ffmpeg reported errors decoding {}:\n{errors}",
+        path.display()
+    );
+    ClipFacts {
+        video_codec: video["codec_name"].as_str().unwrap_or("").to_owned(),
+        audio_codec: audio.map(|a| a["codec_name"].as_str().unwrap_or("").to_owned()),
+        width: video["width"].as_u64().unwrap_or(0),
+        height: video["height"].as_u64().unwrap_or(0),
+        duration: j["format"]["duration"]
+            .as_str()
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(0.0),
+        first_video_packet_key: first_key,
+        video_packets: packets.len(),
+    }
+}
+
+/// A camera pipeline fed from a sample file, with time simulated: each packet arrives exactly at
+/// its own wall time, and motion happens at chosen offsets from the start.
+pub struct SimCamera {
+    pub pipeline: CameraPipeline,
+    pub source: LoopingFile,
+    pub start: Time,
+    pub now: Time,
+    pub closed: Vec<ClipRecord>,
+    pub notices: Vec<Notice>,
+    pub _pool: Pool,
+    pub dir: PathBuf,
+}
+
+pub const T0: Time = Time(1_795_561_113_000_000);
+
+impl SimCamera {
+    pub fn new(sample: &'static [u8], settings: RecordingSettings, dir: &Path) -> SimCamera {
+        let pool = Pool::new(50 << 20);
+        Self::with_pool(sample, settings, dir, pool, "cam")
+    }
+
+    pub fn with_pool(
+        sample: &'static [u8],
+        settings: RecordingSettings,
+        dir: &Path,
+        pool: Pool,
+        name: &str,
+    ) -> SimCamera {
+        let file = Mp4File::parse(Bytes::from_static(sample)).expect("sample parses");
+        let spool = dir.join("spool").join(name);
+        let buffer = pool
+            .register(name, BufferConfig::from_settings(&settings, spool.clone()))
+            .expect("register buffer");
+        let store = ClipStore::new(dir.join("clips"));
+        let mut pipeline = CameraPipeline::new(name, settings, buffer, store, spool);
+        let source = LoopingFile::new(file, T0);
+        pipeline.on_source(SourceEvent::Params(source.params()), T0);
+        SimCamera {
+            pipeline,
+            source,
+            start: T0,
+            now: T0,
+            closed: Vec::new(),
+            notices: Vec::new(),
+            _pool: pool,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn collect(&mut self) {
+        for n in self.pipeline.take_notices() {
+            if let Notice::ClipClosed(r) = &n {
+                self.closed.push(r.clone());
+            }
+            self.notices.push(n);
+        }
+    }
+
+    /// Feeds packets (transformed by `f`, which may drop them) until `secs` after the start,
+    /// ticking the recorder whenever one of its deadlines passes.
+    pub fn run_until_with(&mut self, secs: f64, mut f: impl FnMut(Packet) -> Option<Packet>) {
+        let until = self.start.plus(Duration::from_secs_f64(secs));
+        loop {
+            let Some(p) = self.source.next_packet() else {
+                break;
+            };
+            let t = p.time;
+            if let Some(d) = self.pipeline.next_deadline() {
+                if d <= t && d > self.now {
+                    self.now = d;
+                    self.pipeline.tick(d);
+                }
+            }
+            self.now = self.now.max(t);
+            if let Some(p) = f(p) {
+                self.pipeline.on_source(SourceEvent::Packet(p), self.now);
+            }
+            self.collect();
+            if t >= until {
+                break;
+            }
+        }
+    }
+
+    pub fn run_until(&mut self, secs: f64) {
+        self.run_until_with(secs, Some)
+    }
+
+    pub fn at(&self, secs: f64) -> Time {
+        self.start.plus(Duration::from_secs_f64(secs))
+    }
+
+    pub fn motion_start(&mut self, source: MotionSource) {
+        self.pipeline.motion_start(source, None, self.now);
+        self.collect();
+    }
+
+    pub fn motion_end(&mut self, source: MotionSource) {
+        self.pipeline.motion_end(source, self.now);
+        self.collect();
+    }
+
+    pub fn pulse(&mut self, source: MotionSource, secs: f64) {
+        let until = self.now.plus(Duration::from_secs_f64(secs));
+        self.pipeline.motion_start(source, Some(until), self.now);
+        self.collect();
+    }
+
+    pub fn lose_stream(&mut self, why: &str) {
+        self.pipeline
+            .on_source(SourceEvent::Lost(why.to_owned()), self.now);
+        self.collect();
+    }
+
+    pub fn shutdown(&mut self) {
+        self.pipeline.shutdown(self.now);
+        self.collect();
+    }
+}
+
+/// A `vigil demo` child process whose log lines arrive on a channel.
+pub struct DemoProcess {
+    pub child: std::process::Child,
+    pub lines: std::sync::mpsc::Receiver<String>,
+    pub log: Vec<String>,
+}
+
+impl DemoProcess {
+    pub fn start(data_dir: &Path, extra: &[&str]) -> DemoProcess {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("vigil demo starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        DemoProcess {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Waits (up to `limit`) for a log line containing all of `needles`; returns it.
+    pub fn wait_for(&mut self, needles: &[&str], limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = needles.iter().all(|n| l.contains(n));
+                    self.log.push(l.clone());
+                    if hit {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line with {needles:?} within {limit:?}; log so far:\n{}",
+                    self.log.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for the process to end by itself and collects the rest of its log.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.log.push(l),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(_) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "vigil demo did not exit within {limit:?}:\n{}",
+                        self.log.join("\n")
+                    );
+                }
+            }
+        }
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for DemoProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every `.mp4` under `dir`, sorted.
+pub fn mp4s_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "mp4") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `key=value` (value possibly quoted) from a tracing log line.
+pub fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!("{key}="))? + key.len() + 1;
+    let rest = &line[start..];
+    let rest = rest.strip_prefix('"').unwrap_or(rest);
+    let end = rest.find(['"', ' ']).unwrap_or(rest.len());
+    Some(&rest[..end])
+}

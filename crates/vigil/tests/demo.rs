@@ -1,0 +1,99 @@
+//! `vigil demo` as a user runs it: a real process, real time, real files, its status page.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use common::*;
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the status page");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[test]
+fn demo_records_one_clip_per_camera_with_pre_roll_and_status_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = DemoProcess::start(dir.path(), &["--exit-after", "29"]);
+    let line = demo.wait_for(&["status page on http://"], Duration::from_secs(30));
+    let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
+    assert!(http_get(&addr, "/healthz").contains("ok"));
+    // The first camera's clip opens at 8 s; by then the page shows a camera recording.
+    demo.wait_for(&["lobby-h264", "clip opened"], Duration::from_secs(20));
+    let page = http_get(&addr, "/");
+    assert!(
+        page.contains("200 OK") && page.contains("lobby-h264"),
+        "{page}"
+    );
+    assert!(page.contains("RECORDING"), "{page}");
+    let json = http_get(&addr, "/status.json");
+    let body = &json[json.find("\r\n\r\n").unwrap() + 4..];
+    let v: serde_json::Value =
+        serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(v["cameras"].as_array().unwrap().len(), 3);
+    assert!(v["pool"]["used_bytes"].as_u64().unwrap() > 0);
+
+    let status = demo.wait_exit(Duration::from_secs(60));
+    assert!(
+        status.success(),
+        "demo exit: {status}\n{}",
+        demo.log.join("\n")
+    );
+    let log = demo.log.join("\n");
+
+    // Motion 8 s → 17 s (with a return during post-roll at 13 s and an overlapping pulse),
+    // post-roll 5 s, pre-roll 5 s: one clip per camera of about 19 s, closed by the post-roll.
+    let clips = mp4s_under(&dir.path().join("clips"));
+    assert_eq!(clips.len(), 3, "{clips:?}\n{log}");
+    let closed: Vec<&String> = demo
+        .log
+        .iter()
+        .filter(|l| l.contains("clip closed"))
+        .collect();
+    assert_eq!(closed.len(), 3, "{log}");
+    for line in closed {
+        assert_eq!(
+            log_field(line, "reason"),
+            Some("post_roll_expired"),
+            "{line}"
+        );
+        let pre: f64 = log_field(line, "pre_roll_secs").unwrap().parse().unwrap();
+        assert!(pre >= 5.0, "achieved pre-roll {pre} < 5: {line}");
+        let path = std::path::PathBuf::from(log_field(line, "path").unwrap());
+        let f = check_clip(&path);
+        assert!(f.first_video_packet_key, "{}", path.display());
+        let expected = pre + 9.0 + 5.0;
+        assert!(
+            (f.duration - expected).abs() <= GOP_SECS + 0.3,
+            "{}: duration {} vs expected {expected}",
+            path.display(),
+            f.duration
+        );
+    }
+    // One log line per state change: each camera went BUFFERING→RECORDING→FINALIZING→RECORDING
+    // →FINALIZING→BUFFERING.
+    for from_to in [
+        "BUFFERING -> RECORDING",
+        "FINALIZING -> RECORDING",
+        "FINALIZING -> BUFFERING",
+    ] {
+        let n = demo.log.iter().filter(|l| l.contains(from_to)).count();
+        assert_eq!(n, 3, "{from_to}: {n}\n{log}");
+    }
+    assert_eq!(
+        demo.log
+            .iter()
+            .filter(|l| l.contains("RECORDING -> FINALIZING"))
+            .count(),
+        6
+    );
+}
