@@ -4,7 +4,7 @@
 mod fmp4_support;
 
 use bytes::Bytes;
-use fmp4_support::{fragments, top_boxes};
+use fmp4_support::{check_mfra, fragments, top_boxes};
 use vigil_core::fmp4::{inspect, ClipWriter, Fmp4Error, SkipReason, WriteOutcome};
 use vigil_core::packet::{AudioParams, Packet, StreamParams, TrackKind, VideoCodec, VideoParams};
 use vigil_core::time::Time;
@@ -265,6 +265,8 @@ fn finish_patches_the_durations_and_appends_an_index() {
         assert!(tree.contains(want), "missing {want:?} in\n{tree}");
     }
     assert!(!tree.contains("!malformed"), "{tree}");
+    let entries = check_mfra(&data);
+    assert_eq!((entries[&1], entries[&2]), (2, 1));
     // mfro (the last 16 bytes) gives the mfra's size.
     let (kind, _, size) = top_boxes(&data).pop().unwrap();
     assert_eq!(kind, "mfra");
@@ -302,4 +304,24 @@ fn create_never_overwrites_and_needs_its_directory() {
         Err(Fmp4Error::Io { .. })
     ));
     assert!(!err.is_storage_full());
+}
+
+#[test]
+fn write_batch_writes_the_same_file_as_write_one_by_one() {
+    let file = fmp4_support::open_fixture("h264_aac.mp4");
+    let packets = fmp4_support::packets(&file);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.mp4"), dir.path().join("b.mp4"));
+    let mut wa = ClipWriter::create(&a, &file.params).unwrap();
+    for p in &packets {
+        wa.write(p).unwrap();
+    }
+    wa.sync_fragment().unwrap();
+    let mut wb = ClipWriter::create(&b, &file.params).unwrap();
+    let queued = wb.write_batch(&packets).unwrap();
+    assert_eq!(queued, packets.len());
+    assert_eq!(wa.summary().fragments, wb.summary().fragments);
+    wa.finish().unwrap();
+    wb.finish().unwrap();
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }

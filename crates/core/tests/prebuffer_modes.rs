@@ -111,6 +111,16 @@ fn hybrid_demotes_oldest_gops_beyond_its_memory_budget() {
     assert_eq!(files_in(&dir), 0, "segments deleted once flushed and read");
     drop(b);
     assert!(!dir.exists(), "spool directory removed on drop");
+
+    // A budget smaller than one GOP: the open GOP itself goes to disk and grows there.
+    let mut b = PreBuffer::new(config(BufferMode::Hybrid, 60_000, false, 250, &dir)).unwrap();
+    for i in 0..50 {
+        b.push(video(i * 100, i % 10 == 0, 100)).unwrap();
+        let st = b.stats();
+        assert!(st.bytes - st.disk_bytes <= 250, "{st:?}");
+    }
+    assert_eq!(b.stats().packets, 50);
+    assert_eq!(b.flush(Time::from_secs(5)).into_packets().unwrap().len(), 50);
 }
 
 #[test]

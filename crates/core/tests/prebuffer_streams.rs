@@ -68,7 +68,6 @@ pub struct Stream {
 pub fn build(s: &StreamSpec) -> Stream {
     let mut packets = vec![];
     let mut t = 1_000_000_000i64; // µs
-    let mut frame = 0usize;
     let push = |packets: &mut Vec<Packet>, track, key: bool, t: i64| {
         let i = packets.len();
         packets.push(Packet {
@@ -82,13 +81,12 @@ pub fn build(s: &StreamSpec) -> Stream {
     let frames = (0..s.lead_in)
         .map(|_| false)
         .chain(s.gops.iter().flat_map(|&n| (0..n).map(|f| f == 0)));
-    for key in frames {
+    for (frame, key) in frames.enumerate() {
         push(&mut packets, TrackKind::Video, key, t);
-        if s.audio_every > 0 && frame % s.audio_every == 0 {
+        if frame.checked_rem(s.audio_every) == Some(0) {
             push(&mut packets, TrackKind::Audio, false, t + s.frame_ms * 500);
         }
         t += (s.frame_ms + s.jitter_ms[frame % s.jitter_ms.len()]) * 1_000;
-        frame += 1;
     }
     let mut flushes: Vec<(usize, Time)> = s
         .flushes

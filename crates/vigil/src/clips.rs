@@ -8,6 +8,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use vigil_core::fmp4::{ClipSummary, ClipWriter, Fmp4Error, Mp4File};
+use vigil_core::packet::{Packet, TrackKind, VIDEO_TIMESCALE};
 use vigil_core::time::{civil_from_days, Time};
 
 /// A directory name for a camera that can't escape `root` or collide with another camera's.
@@ -125,9 +127,34 @@ pub struct ClipRecord {
     pub height: u16,
     /// Seconds of video before the motion that opened the clip (0 for a rollover's later files).
     pub pre_roll_secs: f64,
+    /// Video frames in the file.
+    pub frames: u64,
     pub trigger: &'static str,
     pub status: ClipStatus,
     pub close_reason: Option<&'static str>,
+}
+
+/// Writes `input` (an ordinary MP4) as a vigil clip at `output`, sample by sample through the same
+/// [`ClipWriter`] recording uses (fragments made durable as they are written).
+pub fn remux(input: &Path, output: &Path) -> Result<ClipSummary, Fmp4Error> {
+    let file = Mp4File::open(input)?;
+    let sample_rate = file.params.audio.as_ref().map_or(48_000, |a| a.sample_rate);
+    let mut w = ClipWriter::create(output, &file.params)?;
+    let t0 = Time::ZERO;
+    for s in &file.samples {
+        let timescale = match s.track {
+            TrackKind::Video => i64::from(VIDEO_TIMESCALE),
+            TrackKind::Audio => i64::from(sample_rate),
+        };
+        w.write(&Packet {
+            track: s.track,
+            pts: s.pts,
+            time: t0.plus_micros(s.pts * 1_000_000 / timescale),
+            keyframe: s.keyframe,
+            data: s.data.clone(),
+        })?;
+    }
+    w.finish()
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ enum Cmd {
     Inspect { file: PathBuf },
     /// Cut a clip's torn tail back to its last whole fragment (after a crash).
     Recover { file: PathBuf },
+    /// Rewrite an MP4 (H.264/H.265, AAC) as a vigil clip: the recording path without a camera.
+    /// Prints the time it took; `scripts/bench-remux` compares it with `ffmpeg -c copy`.
+    Remux { input: PathBuf, output: PathBuf },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +74,18 @@ fn main() -> anyhow::Result<()> {
             let data =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             print!("{}", vigil_core::fmp4::inspect(&data));
+            Ok(())
+        }
+        Cmd::Remux { input, output } => {
+            let t0 = std::time::Instant::now();
+            let s = vigil::clips::remux(&input, &output)?;
+            eprintln!(
+                "remuxed {} frames ({:.2} s of video, {} bytes) in {:.1} ms",
+                s.video_samples,
+                s.duration_secs,
+                s.bytes,
+                t0.elapsed().as_secs_f64() * 1000.0
+            );
             Ok(())
         }
         Cmd::Recover { file } => {

@@ -173,3 +173,32 @@ fn stream_lost_while_recording_closes_a_valid_clip_and_recovers() {
     );
     assert!(check_clip(&cam.closed[1].path).first_video_packet_key);
 }
+
+#[test]
+fn a_clip_that_never_got_a_keyframe_is_discarded_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cam = SimCamera::new(SAMPLE_H264, settings(), dir.path());
+    cam.run_until(5.0);
+    cam.motion_start(MotionSource::Onvif);
+    cam.run_until(6.0);
+    cam.lose_stream("first drop");
+    // Back mid-GOP (at 6.5 s): the reopened clip waits for a keyframe and the stream drops again.
+    cam.run_until(6.5);
+    let params = cam.source.params();
+    cam.pipeline
+        .on_source(vigil::ingest::SourceEvent::Params(params), cam.now);
+    cam.run_until(6.8);
+    cam.lose_stream("second drop");
+    assert_eq!(cam.closed.len(), 1, "only the first clip is kept");
+    let discarded: Vec<_> = cam
+        .notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::ClipDiscarded(r) => Some(r.path.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(discarded.len(), 1);
+    assert!(!discarded[0].exists(), "the empty file is removed");
+    assert_eq!(mp4s_under(&dir.path().join("clips")).len(), 1);
+}

@@ -50,23 +50,32 @@
 //! impossible size, is not `moof`/`mdat`/`mfra`/`free` (a power loss can leave zeros), or at a
 //! `moof` that does not parse or whose sample sizes do not add up to the following `mdat`. The
 //! file is cut at the end of the last whole fragment, the durations are patched from the kept
-//! fragments, and the file is synced. A complete trailing `mfra` is kept (so recovering a good
-//! file changes nothing).
+//! fragments, and the file is synced. A whole `mfra` after the last fragment is kept (so
+//! recovering a good file changes nothing); anything after it goes. A file without a whole
+//! `ftyp` + `moov` with `mvex` (including an ordinary, non-fragmented MP4) is refused untouched.
 //!
 //! # Why `mehd` and `mfra`
 //!
 //! A fragmented file's `moov` says nothing about its length, so a player would have to read every
 //! `moof` to learn the duration. `mehd` (and the other patched durations) tell it up front, and the
 //! `mfra` at the end lets a player seek without scanning: it lists each fragment's offset and the
-//! time of its first random-access point. Neither is needed for the file to play, which is why a
-//! torn `mfra` is simply dropped.
+//! time of its first random-access point (a video keyframe; a fragment without one has no video
+//! entry). Neither is needed for the file to play, which is why a torn `mfra` is simply dropped.
+//!
+//! # The reader
+//!
+//! [`Mp4File`] reads the sample tables of ordinary MP4 files (moov first or last) for the
+//! looping-file source. It ignores edit lists: an AAC track's priming frame keeps pts 0, as in
+//! the clips vigil writes. Audio pts are in the sample rate's ticks (rescaled if the track's
+//! timescale differs), as [`crate::packet::Packet`] wants them.
 //!
 //! # Modules
 //!
 //! - `boxes`: box header and descriptor encoding, and a bounds-checked cursor for parsing.
 //! - `init`: builds `ftyp` + `moov`; `moov`: finds and patches its duration fields.
 //! - `fragment`: per-track sample queues and the `moof`+`mdat` builder.
-//! - `writer`: [`ClipWriter`]; `recover`: [`recover`]; `inspect`: [`inspect`]; `reader`: [`Mp4File`].
+//! - `writer`: [`ClipWriter`]; `recover`: [`recover`]; `inspect`: [`inspect`].
+//! - `reader`: [`Mp4File`], the looping-file source's demuxer; `stbl`: its sample-table walker.
 
 mod boxes;
 mod fragment;
@@ -75,6 +84,7 @@ mod inspect;
 mod moov;
 mod reader;
 mod recover;
+mod stbl;
 mod writer;
 
 use std::io;

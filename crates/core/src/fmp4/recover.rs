@@ -244,41 +244,29 @@ fn parse_trun(
     if flags & 0x4 != 0 {
         c.skip(4)?;
     }
-    let fields: [(u32, bool); 4] = [
-        (0x100, true),  // duration
-        (0x200, true),  // size
-        (0x400, false), // flags
-        (0x800, false), // composition offset
-    ];
-    let per_sample = fields.iter().filter(|(f, _)| flags & f != 0).count() as u64 * 4;
+    // Per-sample fields, in order: duration, size, flags, composition offset.
+    let has = |f: u32| flags & f != 0;
+    let per_sample = [0x100, 0x200, 0x400, 0x800]
+        .into_iter()
+        .filter(|&f| has(f))
+        .count() as u64
+        * 4;
     if per_sample == 0 {
-        return Ok((
-            count,
-            count * u64::from(default_duration),
-            count * u64::from(default_size),
-            offset,
-        ));
+        let total = |d: u32| count * u64::from(d);
+        return Ok((count, total(default_duration), total(default_size), offset));
     }
     if count * per_sample > c.remaining() as u64 {
         return Err(malformed("trun: more samples than entries"));
     }
     let (mut ticks, mut bytes) = (0u64, 0u64);
     for _ in 0..count {
-        ticks += u64::from(if flags & 0x100 != 0 {
+        ticks += u64::from(if has(0x100) {
             c.u32()?
         } else {
             default_duration
         });
-        bytes += u64::from(if flags & 0x200 != 0 {
-            c.u32()?
-        } else {
-            default_size
-        });
-        for (f, _) in &fields[2..] {
-            if flags & f != 0 {
-                c.skip(4)?;
-            }
-        }
+        bytes += u64::from(if has(0x200) { c.u32()? } else { default_size });
+        c.skip(if has(0x400) { 4 } else { 0 } + if has(0x800) { 4 } else { 0 })?;
     }
     Ok((count, ticks, bytes, offset))
 }

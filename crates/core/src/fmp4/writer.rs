@@ -76,6 +76,10 @@ pub struct ClipWriter {
     random_access: Vec<RandomAccess>,
     /// A write failed: nothing more is written except the closing `finish`.
     failed: bool,
+    /// Inside [`ClipWriter::write_batch`]: fragments are written but not yet synced.
+    defer_sync: bool,
+    /// Fragments written since the last fdatasync.
+    unsynced: bool,
 }
 
 impl fmt::Debug for ClipWriter {
@@ -136,6 +140,8 @@ impl ClipWriter {
             buf: Vec::new(),
             random_access: Vec::new(),
             failed: false,
+            defer_sync: false,
+            unsynced: false,
         })
     }
 
@@ -163,6 +169,29 @@ impl ClipWriter {
             self.write_fragment()?;
         }
         Ok(WriteOutcome::Queued)
+    }
+
+    /// Writes a run of packets (a pre-roll flush) with ONE fdatasync at the end instead of one
+    /// per fragment: the fragments are cut as usual, but only the last sync makes them durable,
+    /// which is all a caller can observe. Returns how many packets were queued (not skipped).
+    pub fn write_batch(&mut self, packets: &[Packet]) -> Result<usize, Fmp4Error> {
+        self.defer_sync = true;
+        let mut queued = 0;
+        let mut result = Ok(());
+        for p in packets {
+            match self.write(p) {
+                Ok(WriteOutcome::Queued) => queued += 1,
+                Ok(WriteOutcome::Skipped(_)) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.defer_sync = false;
+        result?;
+        self.sync_fragment()?;
+        Ok(queued)
     }
 
     fn accept(&mut self, pkt: &Packet) -> Result<(), SkipReason> {
@@ -221,7 +250,18 @@ impl ClipWriter {
         }
         if self.has_queued() {
             self.write_fragment()?;
+        } else if self.unsynced {
+            self.sync()?;
         }
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), Fmp4Error> {
+        if let Err(e) = self.file.sync_data() {
+            self.fail();
+            return Err(Fmp4Error::io("syncing", &self.path, e));
+        }
+        self.unsynced = false;
         Ok(())
     }
 
@@ -239,15 +279,20 @@ impl ClipWriter {
             }
         };
         let offset = self.len;
-        let written = self
-            .file
-            .write_all_at(&self.buf, offset)
-            .and_then(|()| self.file.sync_data());
+        let defer = self.defer_sync;
+        let written = self.file.write_all_at(&self.buf, offset).and_then(|()| {
+            if defer {
+                Ok(())
+            } else {
+                self.file.sync_data()
+            }
+        });
         if let Err(e) = written {
             self.fail();
             return Err(Fmp4Error::io("writing a fragment to", &self.path, e));
         }
         self.len += self.buf.len() as u64;
+        self.unsynced = defer;
         self.sequence = self.sequence.wrapping_add(1);
         self.fragments += 1;
         for ra in ras.into_iter().flatten() {

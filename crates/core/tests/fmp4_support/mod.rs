@@ -208,3 +208,90 @@ pub fn video_packets(packets: &[Packet]) -> usize {
         .filter(|p| p.track == TrackKind::Video)
         .count()
 }
+
+fn be64(d: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(d[at..at + 8].try_into().unwrap())
+}
+
+/// Child boxes of the box at `at`, skipping `skip` bytes of its body: (type, offset, size).
+fn children(d: &[u8], at: usize, skip: usize) -> Vec<([u8; 4], usize, usize)> {
+    let end = at + be32(d, at) as usize;
+    let mut pos = at + 8 + skip;
+    let mut out = vec![];
+    while pos < end {
+        let size = be32(d, pos) as usize;
+        out.push((d[pos + 4..pos + 8].try_into().unwrap(), pos, size));
+        pos += size;
+    }
+    out
+}
+
+/// Checks the trailing mfra against the fragments, by hand: each tfra entry points at a moof
+/// whose numbered traf belongs to the track, and whose numbered sample is a sync sample at the
+/// entry's time. Returns the number of entries per track id (1 = video, 2 = audio).
+pub fn check_mfra(d: &[u8]) -> std::collections::BTreeMap<u32, usize> {
+    let (kind, mfra, size) = top_boxes(d).pop().unwrap();
+    assert_eq!(kind, "mfra");
+    assert_eq!(
+        be32(d, d.len() - 4) as usize,
+        size,
+        "mfro gives the mfra size"
+    );
+    let mut counts = std::collections::BTreeMap::new();
+    for (kind, tfra, _) in children(d, mfra, 0) {
+        if &kind != b"tfra" {
+            continue;
+        }
+        assert_eq!(d[tfra + 8], 1, "tfra version 1");
+        let track = be32(d, tfra + 12);
+        let lens = be32(d, tfra + 16) as usize;
+        let (lt, lr, ls) = ((lens >> 4 & 3) + 1, (lens >> 2 & 3) + 1, (lens & 3) + 1);
+        let n = be32(d, tfra + 20) as usize;
+        let mut p = tfra + 24;
+        let num = |p: usize, len: usize| {
+            d[p..p + len]
+                .iter()
+                .fold(0usize, |a, &b| a << 8 | b as usize)
+        };
+        for _ in 0..n {
+            let (time, moof) = (be64(d, p), be64(d, p + 8) as usize);
+            let traf_no = num(p + 16, lt);
+            let trun_no = num(p + 16 + lt, lr);
+            let sample_no = num(p + 16 + lt + lr, ls);
+            p += 16 + lt + lr + ls;
+            assert_eq!(
+                &d[moof + 4..moof + 8],
+                b"moof",
+                "tfra entry points at a moof"
+            );
+            let trafs: Vec<_> = children(d, moof, 0)
+                .into_iter()
+                .filter(|c| &c.0 == b"traf")
+                .collect();
+            let traf = trafs[traf_no - 1].1;
+            let kids = children(d, traf, 0);
+            let tfhd = kids.iter().find(|c| &c.0 == b"tfhd").unwrap().1;
+            assert_eq!(be32(d, tfhd + 12), track, "traf {traf_no} is the track's");
+            let base = be64(d, kids.iter().find(|c| &c.0 == b"tfdt").unwrap().1 + 12);
+            let trun = kids
+                .iter()
+                .filter(|c| &c.0 == b"trun")
+                .nth(trun_no - 1)
+                .unwrap()
+                .1;
+            assert_eq!(be32(d, trun + 8) & 0xfff, 0x701);
+            let entry = |i: usize| trun + 20 + 12 * i;
+            let before: u64 = (0..sample_no - 1)
+                .map(|i| u64::from(be32(d, entry(i))))
+                .sum();
+            assert_eq!(time, base + before, "tfra time");
+            assert_eq!(
+                be32(d, entry(sample_no - 1) + 8),
+                0x0200_0000,
+                "a sync sample"
+            );
+            *counts.entry(track).or_insert(0) += 1;
+        }
+    }
+    counts
+}

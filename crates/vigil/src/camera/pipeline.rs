@@ -50,6 +50,8 @@ pub enum Notice {
     },
     ClipOpened(ClipRecord),
     ClipClosed(ClipRecord),
+    /// A clip closed with no video frame in it; its file was removed.
+    ClipDiscarded(ClipRecord),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -326,6 +328,7 @@ impl CameraPipeline {
             width: params.video.width,
             height: params.video.height,
             pre_roll_secs: 0.0,
+            frames: 0,
             trigger,
             status: ClipStatus::Recording,
             close_reason: None,
@@ -368,20 +371,21 @@ impl CameraPipeline {
         };
         let first = packets.first().map(|p| p.time);
         let n = packets.len();
-        for p in &packets {
-            self.write(p);
-        }
         if let Some(clip) = self.clip.as_mut() {
             if let (Some(from), Some(first)) = (clip.pre_roll_from, first) {
                 clip.record.pre_roll_secs = from.secs_since(first).max(0.0);
             }
             if let Some(w) = clip.writer.as_mut() {
-                // Make the pre-roll durable at once: it is what a user most fears losing.
-                if let Err(e) = w.sync_fragment() {
-                    self.counters.write_errors += 1;
-                    error!(camera = %self.name, "clip write failed, closing the clip: {e}");
-                    if let Some(w) = clip.writer.take() {
-                        Self::finish_into(w, &mut clip.record);
+                // The whole pre-roll, made durable at once with one sync: it is what a user
+                // most fears losing.
+                match w.write_batch(&packets) {
+                    Ok(queued) => self.counters.packets_written += queued as u64,
+                    Err(e) => {
+                        self.counters.write_errors += 1;
+                        error!(camera = %self.name, "clip write failed, closing the clip: {e}");
+                        if let Some(w) = clip.writer.take() {
+                            Self::finish_into(w, &mut clip.record);
+                        }
                     }
                 }
             }
@@ -398,6 +402,17 @@ impl CameraPipeline {
         };
         if let Some(w) = clip.writer.take() {
             Self::finish_into(w, &mut clip.record);
+        }
+        if clip.record.frames == 0 {
+            // E.g. the stream was lost before the clip's first keyframe: nothing worth keeping.
+            info!(camera = %self.name, path = %clip.record.path.display(), reason, "discarded a clip with no frames");
+            if let Err(e) = std::fs::remove_file(&clip.record.path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    warn!(camera = %self.name, "cannot remove empty clip: {e}");
+                }
+            }
+            self.notices.push(Notice::ClipDiscarded(clip.record));
+            return;
         }
         clip.record.close_reason = Some(reason);
         if clip.record.status == ClipStatus::Recording {
@@ -427,6 +442,7 @@ impl CameraPipeline {
         record.end = summary.end;
         record.duration_secs = summary.duration_secs;
         record.bytes = summary.bytes;
+        record.frames = summary.video_samples;
         record.status = ClipStatus::Complete;
     }
 }
