@@ -134,6 +134,38 @@ fn add_evict(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// Motion start: flush a full 5 s window and read it back (the pre-roll's share of the
+/// event-to-first-bytes latency). Refilling between flushes is not timed.
+fn flush(c: &mut Criterion) {
+    let tmp = std::env::temp_dir().join(format!("vigil-bench-fl-{}", std::process::id()));
+    let mut g = c.benchmark_group("prebuffer_flush_5s_window");
+    for mode in [BufferMode::Memory, BufferMode::Disk, BufferMode::Hybrid] {
+        let pool = Pool::new(DEFAULT_LIMIT_BYTES);
+        let Ok(h) = pool.register("cam", config(mode, &tmp.join(mode.as_str()))) else {
+            continue;
+        };
+        let mut feed = Feed::new(h);
+        g.bench_function(mode.as_str(), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    // Back to a keyframe, then 8 s of stream: a full window held.
+                    feed.frame = feed.frame.div_ceil(GOP) * GOP;
+                    feed.push(FPS * 8);
+                    let at = Time((feed.frame * 1_000_000 / FPS) as i64);
+                    let t0 = std::time::Instant::now();
+                    let pkts = feed.h.flush(at).and_then(|f| f.into_packets());
+                    total += t0.elapsed();
+                    assert!(pkts.is_ok_and(|p| p.len() as u64 >= FPS * 5));
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 /// Heap held per packet beyond its payload, in steady state, with fresh payloads per packet.
 fn overhead(mode: BufferMode, keyframe_only: bool) -> f64 {
     let tmp = std::env::temp_dir().join(format!("vigil-bench-oh-{}", std::process::id()));
@@ -171,5 +203,5 @@ fn memory_overhead(_c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, memory_overhead, add_evict);
+criterion_group!(benches, memory_overhead, add_evict, flush);
 criterion_main!(benches);

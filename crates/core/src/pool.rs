@@ -11,7 +11,7 @@
 //! ## The limit holds after every push
 //! After each push, while the sum charged is over the limit: among the buffers that have something
 //! to give, pick the one furthest above its fair share (limit ÷ number of buffers; ties go to the
-//! earliest registered) and relieve it: a hybrid buffer demotes its oldest memory GOP to disk
+//! first in `per_buffer` order) and relieve it: a hybrid buffer demotes its oldest memory GOP to disk
 //! (dropping its oldest GOP only when that isn't possible), any other drops its oldest GOP (counted
 //! as dropped by pool pressure). No buffer ever loses its newest GOP to this. If the sum is still
 //! over with only newest GOPs left, the packet just pushed is taken back
@@ -93,9 +93,14 @@ impl Pool {
     /// Adds a camera's buffer. A disk/hybrid buffer whose spool directory can't be created, or a
     /// name already registered, is an error.
     pub fn register(&self, name: &str, cfg: BufferConfig) -> Result<BufferHandle, BufferError> {
-        let buf = PreBuffer::new(cfg)?;
+        let taken = |g: &Inner| g.slots.iter().flatten().any(|s| s.name == name);
+        // Checked before creating the spool too, so a duplicate never touches the other's dir.
+        if taken(&lock(&self.inner)) {
+            return Err(BufferError::DuplicateName(name.to_owned()));
+        }
+        let buf = PreBuffer::new(cfg)?; // directory creation: outside the lock
         let mut g = lock(&self.inner);
-        if g.slots.iter().flatten().any(|s| s.name == name) {
+        if taken(&g) {
             return Err(BufferError::DuplicateName(name.to_owned()));
         }
         let slot = Slot {

@@ -120,7 +120,10 @@ fn hybrid_demotes_oldest_gops_beyond_its_memory_budget() {
         assert!(st.bytes - st.disk_bytes <= 250, "{st:?}");
     }
     assert_eq!(b.stats().packets, 50);
-    assert_eq!(b.flush(Time::from_secs(5)).into_packets().unwrap().len(), 50);
+    assert_eq!(
+        b.flush(Time::from_secs(5)).into_packets().unwrap().len(),
+        50
+    );
 }
 
 #[test]

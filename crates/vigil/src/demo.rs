@@ -95,6 +95,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let spool_root = opts.data_dir.join("spool");
     std::fs::create_dir_all(&clips_root)?;
     recover_clips(&clips_root);
+    // Spool files of a previous run are scratch from a stream that is gone.
+    match std::fs::remove_dir_all(&spool_root) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            tracing::warn!("cannot clear old spool {}: {e}", spool_root.display())
+        }
+        _ => {}
+    }
     let store = ClipStore::new(&clips_root);
     let pool = Pool::new(DEFAULT_POOL_BYTES);
     let started_at = clock.now();

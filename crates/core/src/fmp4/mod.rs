@@ -27,7 +27,9 @@
 //! 2. Each fragment is built in one reused buffer, written with one positional write at the end
 //!    of the last whole fragment, then fdatasync'd. A sample's duration is only known when the
 //!    next sample of its track arrives, so the newest sample of each track waits for the next
-//!    fragment; [`ClipWriter::sync_fragment`] forces out everything complete (after the pre-roll).
+//!    fragment; [`ClipWriter::sync_fragment`] forces out everything complete.
+//!    [`ClipWriter::write_batch`] (the pre-roll flush) writes its fragments back to back and
+//!    syncs once at the end: the same bytes, one fdatasync instead of one per second of pre-roll.
 //! 3. [`ClipWriter::finish`] writes the last samples, patches the durations in place (`mehd`,
 //!    `mvhd`, `tkhd`, `mdhd` at offsets remembered when the moov was built), appends `mfra`, syncs.
 //!

@@ -130,6 +130,24 @@ fn flush_starts_at_the_latest_gop_at_or_before_t_minus_window() {
 }
 
 #[test]
+fn flush_exactly_one_window_after_a_keyframe_starts_on_it() {
+    let mut b = memory(5_000);
+    let all = push_gops(&mut b, 0, 11);
+    let f = b.flush(Time::from_secs(12));
+    assert_eq!(f.start(), Some(Time::from_secs(7)));
+    assert_eq!(f.into_packets().unwrap(), all[70..].to_vec());
+}
+
+#[test]
+fn buffers_and_flushes_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<PreBuffer>();
+    send_sync::<Flush>();
+    send_sync::<crate::pool::BufferHandle>();
+    send_sync::<crate::pool::Pool>();
+}
+
+#[test]
 fn flush_before_the_stream_ran_a_window_starts_at_the_oldest_gop() {
     let mut b = memory(60_000);
     let all = push_gops(&mut b, 0, 3);

@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 use vigil_core::fmp4::ClipWriter;
 use vigil_core::packet::{Packet, StreamParams};
 use vigil_core::pool::BufferHandle;
-use vigil_core::prebuffer::BufferConfig;
+use vigil_core::prebuffer::{BufferConfig, PushOutcome};
 use vigil_core::recorder::{
     Action, Actions, Input, MotionSource, OpenReason, PacketRoute, Recorder, RecorderConfig, State,
 };
@@ -67,15 +67,15 @@ pub struct PipelineCounters {
 #[derive(Debug, Clone, Copy)]
 struct EventInfo {
     id: u64,
-    at: Time,
     source: MotionSource,
 }
 
 struct OpenClip {
     writer: Option<ClipWriter>,
     record: ClipRecord,
-    /// The moment the pre-roll is measured back from (the motion start), for clips opened by motion.
-    pre_roll_from: Option<Time>,
+    /// Clips opened by motion (not rollover or codec change) report their achieved pre-roll:
+    /// the time from their first frame to the newest packet when motion started.
+    measure_pre_roll: bool,
 }
 
 pub struct CameraPipeline {
@@ -87,6 +87,8 @@ pub struct CameraPipeline {
     settings: RecordingSettings,
     params: Option<Arc<StreamParams>>,
     stream_up: bool,
+    /// Time of the newest packet of this stream session.
+    newest_packet: Option<Time>,
     event: Option<EventInfo>,
     clip: Option<OpenClip>,
     notices: Vec<Notice>,
@@ -110,6 +112,7 @@ impl CameraPipeline {
             settings,
             params: None,
             stream_up: false,
+            newest_packet: None,
             event: None,
             clip: None,
             notices: Vec::new(),
@@ -167,11 +170,13 @@ impl CameraPipeline {
             }
             SourceEvent::Packet(p) => {
                 self.counters.packets_in += 1;
+                self.newest_packet = Some(p.time);
                 self.run(Input::Packet(p.meta()), Some(p), now);
             }
             SourceEvent::Lost(why) => {
                 warn!(camera = %self.name, "stream lost: {why}");
                 self.stream_up = false;
+                self.newest_packet = None;
                 self.run(Input::StreamLost, None, now);
             }
         }
@@ -226,11 +231,7 @@ impl CameraPipeline {
                 }
                 Action::MotionEventStarted { event, source, at } => {
                     info!(camera = %self.name, event, %source, "motion started");
-                    self.event = Some(EventInfo {
-                        id: event,
-                        at,
-                        source,
-                    });
+                    self.event = Some(EventInfo { id: event, source });
                     self.notices
                         .push(Notice::MotionStarted { event, source, at });
                 }
@@ -268,7 +269,8 @@ impl CameraPipeline {
         match route {
             PacketRoute::Write => self.write(&p),
             PacketRoute::Buffer => match self.buffer.push(p) {
-                Ok(_) => self.counters.packets_buffered += 1,
+                Ok(PushOutcome::Held) => self.counters.packets_buffered += 1,
+                Ok(PushOutcome::Dropped(_)) => self.counters.packets_dropped += 1,
                 Err(e) => {
                     self.counters.buffer_errors += 1;
                     warn!(camera = %self.name, "pre-buffer refused a packet: {e}");
@@ -311,11 +313,10 @@ impl CameraPipeline {
         };
         let ev = self.event.filter(|e| e.id == event);
         let trigger = ev.map_or("unknown", |e| e.source.as_str());
-        let pre_roll_from = match reason {
-            OpenReason::Motion => Some(ev.map_or(now, |e| e.at)),
-            OpenReason::Reconnected | OpenReason::Enabled => Some(now),
-            OpenReason::Rollover | OpenReason::ParamsChanged => None,
-        };
+        let measure_pre_roll = matches!(
+            reason,
+            OpenReason::Motion | OpenReason::Reconnected | OpenReason::Enabled
+        );
         let mut record = ClipRecord {
             camera: self.name.clone(),
             path: Default::default(),
@@ -356,12 +357,15 @@ impl CameraPipeline {
         self.clip = Some(OpenClip {
             writer,
             record,
-            pre_roll_from,
+            measure_pre_roll,
         });
     }
 
     fn flush_pre_buffer(&mut self, now: Time) {
-        let packets = match self.buffer.flush(now).and_then(|f| f.into_packets()) {
+        // The pre-buffer's window is on the packets' timeline, which can drift from the wall
+        // clock over a long session: "now" there is the newest packet seen.
+        let at = self.newest_packet.map_or(now, |t| t.min(now));
+        let packets = match self.buffer.flush(at).and_then(|f| f.into_packets()) {
             Ok(p) => p,
             Err(e) => {
                 self.counters.buffer_errors += 1;
@@ -372,8 +376,8 @@ impl CameraPipeline {
         let first = packets.first().map(|p| p.time);
         let n = packets.len();
         if let Some(clip) = self.clip.as_mut() {
-            if let (Some(from), Some(first)) = (clip.pre_roll_from, first) {
-                clip.record.pre_roll_secs = from.secs_since(first).max(0.0);
+            if let (true, Some(first)) = (clip.measure_pre_roll, first) {
+                clip.record.pre_roll_secs = at.secs_since(first).max(0.0);
             }
             if let Some(w) = clip.writer.as_mut() {
                 // The whole pre-roll, made durable at once with one sync: it is what a user
