@@ -12,8 +12,10 @@
 //!
 //! The heart (pre-buffer, pool, recorder, fMP4) is in `vigil-core`; this crate is wiring.
 
+pub mod app;
 pub mod camera;
 pub mod clips;
+pub mod config;
 pub mod demo;
 pub mod ingest;
 pub mod web;

@@ -20,6 +20,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Record the cameras of a configuration file (the main job).
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Run the whole pipeline with synthetic cameras and scripted motion; no camera needed.
     Demo {
         /// Where the demo keeps its data; clips go under DIR/clips.
@@ -41,7 +46,17 @@ enum Cmd {
     Remux { input: PathBuf, output: PathBuf },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vigil: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -49,6 +64,20 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().cmd {
+        Cmd::Run { config } => {
+            let config = vigil::config::Config::load(&config)?;
+            runtime()?.block_on(async {
+                let clock: std::sync::Arc<dyn vigil_core::time::Clock> =
+                    std::sync::Arc::new(vigil_core::time::SystemClock);
+                let listener = tokio::net::TcpListener::bind(config.server.listen)
+                    .await
+                    .with_context(|| {
+                        format!("server.listen: cannot listen on {}", config.server.listen)
+                    })?;
+                let app = vigil::app::App::start(config, clock)?;
+                vigil::app::serve(app, listener, vigil::app::shutdown_signal(None)).await
+            })
+        }
         Cmd::Demo {
             data_dir,
             listen,
@@ -60,11 +89,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 other => other.map(Duration::from_secs_f64),
             };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()?;
-            rt.block_on(vigil::demo::run(vigil::demo::DemoOptions {
+            runtime()?.block_on(vigil::demo::run(vigil::demo::DemoOptions {
                 data_dir,
                 listen,
                 exit_after,
@@ -103,4 +128,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
 }

@@ -12,12 +12,12 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use crate::app::App;
 use crate::camera::CameraStatus;
-use crate::demo::DemoState;
 
 pub async fn serve(
     listener: TcpListener,
-    state: Arc<DemoState>,
+    state: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
@@ -60,7 +60,7 @@ struct CameraJson {
     buffer_flushes: u64,
 }
 
-fn collect(state: &DemoState) -> StatusJson {
+fn collect(state: &App) -> StatusJson {
     let p = state.pool.stats();
     StatusJson {
         started_at: state.started_at.to_string(),
@@ -92,7 +92,7 @@ fn collect(state: &DemoState) -> StatusJson {
     }
 }
 
-async fn status_json(State(state): State<Arc<DemoState>>) -> impl IntoResponse {
+async fn status_json(State(state): State<Arc<App>>) -> impl IntoResponse {
     Json(collect(&state))
 }
 
@@ -103,17 +103,17 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn index(State(state): State<Arc<DemoState>>) -> Html<String> {
+async fn index(State(state): State<Arc<App>>) -> Html<String> {
     let st = collect(&state);
     let mut h = String::with_capacity(8192);
     h.push_str(concat!(
         "<!doctype html><html><head><meta charset=utf-8>",
         "<meta name=viewport content='width=device-width,initial-scale=1'>",
-        "<meta http-equiv=refresh content=2><title>vigil demo</title>",
+        "<meta http-equiv=refresh content=2><title>vigil</title>",
         "<style>body{font:14px system-ui,sans-serif;margin:1em}table{border-collapse:collapse}",
         "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}",
         ".RECORDING{background:#fdd}.FINALIZING{background:#ffd}.BUFFERING{background:#dfd}</style>",
-        "</head><body><h1>vigil demo</h1>"
+        "</head><body><h1>vigil</h1>"
     ));
     let _ = write!(
         h,

@@ -1,0 +1,211 @@
+//! The running recorder: every configured camera with its worker, its source and (later) its
+//! motion sources, the shared buffer pool, and an orderly shutdown. `vigil run` and `vigil demo`
+//! both start one of these; the HTTP server reads it.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use tracing::{info, warn};
+use vigil_core::pool::Pool;
+use vigil_core::prebuffer::BufferConfig;
+use vigil_core::time::{Clock, Time};
+
+use crate::camera::{self, CameraHandle, CameraMsg, CameraPipeline};
+use crate::clips::{safe_name, ClipStore};
+use crate::config::{CameraConfig, Config};
+use crate::ingest::file::{path_from_url, LoopingFile};
+
+pub struct App {
+    pub config: Config,
+    pub cameras: Vec<CameraHandle>,
+    pub pool: Pool,
+    pub clock: Arc<dyn Clock>,
+    pub started_at: Time,
+    pub clips_root: PathBuf,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl App {
+    /// Prepares the data directories (recovering clips a crash left open), then starts a worker
+    /// and a source for every camera.
+    pub fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        let clips_root = config.clips_root.clone();
+        std::fs::create_dir_all(&clips_root)
+            .with_context(|| format!("creating {}", clips_root.display()))?;
+        recover_clips(&clips_root);
+        let spool_root = config.server.data_dir.join("spool");
+        // Spool files of a previous run are scratch from a stream that is gone.
+        match std::fs::remove_dir_all(&spool_root) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                warn!("cannot clear old spool {}: {e}", spool_root.display())
+            }
+            _ => {}
+        }
+        let mut app = App {
+            pool: Pool::new(config.pool_limit),
+            started_at: clock.now(),
+            clips_root,
+            clock,
+            cameras: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+            config,
+        };
+        let store = ClipStore::new(&app.clips_root);
+        for cam in app.config.cameras.clone() {
+            app.start_camera(&cam, &store, &spool_root)
+                .with_context(|| format!("camera {:?}", cam.name))?;
+        }
+        Ok(app)
+    }
+
+    fn start_camera(
+        &mut self,
+        cam: &CameraConfig,
+        store: &ClipStore,
+        spool_root: &Path,
+    ) -> anyhow::Result<()> {
+        let spool = spool_root.join(safe_name(&cam.name));
+        let buffer = self.pool.register(
+            &cam.name,
+            BufferConfig::from_settings(&cam.settings, spool.clone()),
+        )?;
+        let pipeline = CameraPipeline::new(
+            &cam.name,
+            cam.settings.clone(),
+            buffer,
+            store.clone(),
+            spool,
+        );
+        let handle = camera::spawn(pipeline, self.clock.clone(), |_, _| {})?;
+        match cam.url.as_deref() {
+            Some(url) if url.starts_with("file:") => {
+                let path = path_from_url(url).with_context(|| format!("bad file: URL {url:?}"))?;
+                let source = LoopingFile::open(&path, self.clock.now())
+                    .with_context(|| format!("opening {}", path.display()))?;
+                let tx = handle.sender();
+                let (clock, stop) = (self.clock.clone(), self.stop.clone());
+                self.threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("src-{}", cam.name))
+                        .spawn(move || {
+                            source.run_paced(
+                                clock,
+                                |ev| tx.send(CameraMsg::Source(ev)).is_ok(),
+                                stop,
+                            )
+                        })?,
+                );
+            }
+            Some(url) => anyhow::bail!("no ingest for {url:?} yet"),
+            None => anyhow::bail!("no stream URL"),
+        }
+        info!(camera = %cam.name, "camera started");
+        self.cameras.push(handle);
+        Ok(())
+    }
+
+    pub fn camera(&self, name: &str) -> Option<&CameraHandle> {
+        self.cameras.iter().find(|c| c.name() == name)
+    }
+
+    /// A flag that turns true when the app stops (for helper threads such as the demo script).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Adopts a helper thread that ends once [`App::stop_flag`] is set.
+    pub fn adopt_thread(&mut self, t: JoinHandle<()>) {
+        self.threads.push(t);
+    }
+
+    /// Stops sources, then closes every camera's open clip cleanly.
+    pub fn shutdown(self) {
+        info!("stopping: closing open clips");
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        for cam in self.cameras {
+            cam.shutdown();
+        }
+    }
+}
+
+/// After a crash, clips that were being written have a torn tail: cut every clip back to its last
+/// whole fragment (a no-op for clips that were closed properly). The catalog will know which clips
+/// were open; until then every clip is checked.
+fn recover_clips(root: &Path) {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "mp4") {
+                match vigil_core::fmp4::recover(&path) {
+                    Ok(r) if r.truncated => info!(
+                        "recovered {}: kept {} of {} bytes ({} fragments, {:.2} s)",
+                        path.display(),
+                        r.kept_bytes,
+                        r.original_bytes,
+                        r.fragments,
+                        r.duration_secs
+                    ),
+                    Ok(_) => {}
+                    Err(err) => warn!("cannot recover {}: {err}", path.display()),
+                }
+            }
+        }
+    }
+}
+
+/// Resolves on Ctrl-C, SIGTERM, or after `after` (if given).
+pub async fn shutdown_signal(after: Option<std::time::Duration>) {
+    let timer = async {
+        match after {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let term = async {
+        #[cfg(unix)]
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+            return;
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = timer => {},
+        _ = term => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}
+
+/// Serves HTTP for `app` until `shutdown`, then shuts the app down. Logs the bound address.
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    info!(
+        "{} cameras, clips under {}, status page on http://{}",
+        app.cameras.len(),
+        app.clips_root.display(),
+        listener.local_addr()?
+    );
+    let app = Arc::new(app);
+    crate::web::serve(listener, app.clone(), shutdown).await?;
+    let app = Arc::into_inner(app).context("the HTTP server still holds the app")?;
+    tokio::task::spawn_blocking(move || app.shutdown()).await?;
+    Ok(())
+}

@@ -1,0 +1,411 @@
+//! The configuration file (TOML), as SPEC gives it. Strict: an unknown key or a bad value stops
+//! vigil at start with a message naming the key (`camera[2].pre_buffer_secs: must be between 0
+//! and 60 (got 90)`), because a typo silently ignored is a camera silently not recorded.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+use vigil_core::settings::{BufferMode, RecordingSettings, SettingsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// A byte count written with an optional unit: `500GB`, `50MiB`, `1.5 GiB`, `4096`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("not a size: {s:?} (e.g. \"50MiB\", \"500GB\")"))?;
+        let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1.0,
+            "k" | "kb" => 1e3,
+            "m" | "mb" => 1e6,
+            "g" | "gb" => 1e9,
+            "t" | "tb" => 1e12,
+            "kib" => 1024.0,
+            "mib" => 1024.0 * 1024.0,
+            "gib" => 1024.0 * 1024.0 * 1024.0,
+            "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+            other => return Err(format!("unknown size unit {other:?} in {s:?}")),
+        };
+        let v = n * mult;
+        if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
+            return Err(format!("size out of range: {s:?}"));
+        }
+        Ok(ByteSize(v.round() as u64))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(ByteSize(n)),
+            Raw::Str(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bytes", self.0)
+    }
+}
+
+/// Minimum free disk: bytes (`"10GB"`) or a share of the filesystem (`"5%"`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MinFree {
+    Bytes(u64),
+    Percent(f64),
+}
+
+impl<'de> Deserialize<'de> for MinFree {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(MinFree::Bytes(n)),
+            Raw::Str(s) => match s.trim().strip_suffix('%') {
+                Some(p) => match p.trim().parse::<f64>() {
+                    Ok(v) if (0.0..=100.0).contains(&v) => Ok(MinFree::Percent(v)),
+                    _ => Err(serde::de::Error::custom(format!(
+                        "not a percentage between 0 and 100: {s:?}"
+                    ))),
+                },
+                None => s
+                    .parse::<ByteSize>()
+                    .map(|b| MinFree::Bytes(b.0))
+                    .map_err(serde::de::Error::custom),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub api_token: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./vigil-data")
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            api_token: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Default: `<data_dir>/clips`.
+    pub root: Option<PathBuf>,
+    pub max_age_days: Option<u32>,
+    pub max_bytes: Option<ByteSize>,
+    pub min_free: Option<MinFree>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    #[serde(default = "default_pool_limit")]
+    pub limit: ByteSize,
+}
+
+fn default_pool_limit() -> ByteSize {
+    ByteSize(50 << 20)
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            limit: default_pool_limit(),
+        }
+    }
+}
+
+/// Motion-recording keys, valid in `[defaults]` and in each `[[camera]]`; unset ones inherit.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingKeys {
+    pub enabled: Option<bool>,
+    pub pre_buffer_secs: Option<u32>,
+    pub post_buffer_secs: Option<u32>,
+    pub max_clip_secs: Option<u32>,
+    pub buffer_mode: Option<String>,
+    pub keyframe_only: Option<bool>,
+    pub motion_timeout_secs: Option<u32>,
+    pub hybrid_memory: Option<ByteSize>,
+}
+
+impl RecordingKeys {
+    fn apply(
+        &self,
+        mut s: RecordingSettings,
+        prefix: &str,
+    ) -> Result<RecordingSettings, ConfigError> {
+        let key = |f: &str| format!("{prefix}{f}");
+        if let Some(v) = self.enabled {
+            s.enabled = v;
+        }
+        if let Some(v) = self.pre_buffer_secs {
+            s.pre_buffer_secs = v;
+        }
+        if let Some(v) = self.post_buffer_secs {
+            s.post_buffer_secs = v;
+        }
+        if let Some(v) = self.max_clip_secs {
+            s.max_clip_secs = v;
+        }
+        if let Some(v) = &self.buffer_mode {
+            s.buffer_mode = v
+                .parse::<BufferMode>()
+                .map_err(|e: SettingsError| invalid(key("buffer_mode"), e.message))?;
+        }
+        if let Some(v) = self.keyframe_only {
+            s.keyframe_only = v;
+        }
+        if let Some(v) = self.motion_timeout_secs {
+            s.motion_timeout_secs = v;
+        }
+        if let Some(v) = self.hybrid_memory {
+            s.hybrid_memory_bytes = v.0;
+        }
+        s.validate().map_err(|e| {
+            let field = if e.field == "hybrid_memory_bytes" {
+                "hybrid_memory"
+            } else {
+                e.field
+            };
+            invalid(key(field), e.message)
+        })?;
+        Ok(s)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraEntry {
+    pub name: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub onvif: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub transport: Transport,
+    /// Extra ONVIF topics that mean motion, e.g. `"tns1:VideoAnalytics/tnshik:MotionAlarm"`.
+    #[serde(default)]
+    pub onvif_topics: Vec<String>,
+    #[serde(flatten)]
+    pub recording: RecordingKeys,
+}
+
+/// The file as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: ServerConfig,
+    #[serde(default)]
+    storage: StorageConfig,
+    #[serde(default)]
+    buffer_pool: PoolConfig,
+    #[serde(default)]
+    defaults: RecordingKeys,
+    #[serde(default, rename = "camera")]
+    cameras: Vec<CameraEntry>,
+}
+
+/// One camera, with its settings resolved against `[defaults]`.
+#[derive(Debug, Clone)]
+pub struct CameraConfig {
+    pub name: String,
+    pub url: Option<String>,
+    pub onvif: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub transport: Transport,
+    pub onvif_topics: Vec<String>,
+    pub settings: RecordingSettings,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub clips_root: PathBuf,
+    pub pool_limit: u64,
+    pub defaults: RecordingSettings,
+    pub cameras: Vec<CameraConfig>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("config"),
+            message: e.to_string(),
+        })?;
+        let defaults = raw
+            .defaults
+            .apply(RecordingSettings::default(), "defaults.")?;
+        if raw.buffer_pool.limit.0 < 1 << 20 {
+            return Err(invalid(
+                "buffer_pool.limit",
+                format!("must be at least 1MiB (got {})", raw.buffer_pool.limit),
+            ));
+        }
+        if let Some(0) = raw.storage.max_age_days {
+            return Err(invalid("storage.max_age_days", "must be at least 1"));
+        }
+        let mut names = HashSet::new();
+        let mut cameras = Vec::with_capacity(raw.cameras.len());
+        for (i, c) in raw.cameras.into_iter().enumerate() {
+            let prefix = format!("camera[{i}].");
+            let name = c.name.trim();
+            if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+                return Err(invalid(
+                    format!("{prefix}name"),
+                    "must be 1 to 100 printable characters",
+                ));
+            }
+            if !names.insert(name.to_owned()) {
+                return Err(invalid(
+                    format!("{prefix}name"),
+                    format!("{name:?} is used by another camera"),
+                ));
+            }
+            if c.url.is_none() && c.onvif.is_none() {
+                return Err(invalid(
+                    format!("{prefix}url"),
+                    "a camera needs `url` (RTSP or file:) or `onvif` (to find its stream)",
+                ));
+            }
+            if let Some(u) = &c.url {
+                let ok = ["rtsp://", "rtsps://", "file:"]
+                    .iter()
+                    .any(|p| u.starts_with(p));
+                if !ok {
+                    return Err(invalid(
+                        format!("{prefix}url"),
+                        format!("must start with rtsp://, rtsps:// or file: (got {u:?})"),
+                    ));
+                }
+            }
+            if let Some(u) = &c.onvif {
+                if !u.starts_with("http://") && !u.starts_with("https://") {
+                    return Err(invalid(
+                        format!("{prefix}onvif"),
+                        format!("must be an http:// device service URL (got {u:?})"),
+                    ));
+                }
+            }
+            let settings = c.recording.apply(defaults.clone(), &prefix)?;
+            cameras.push(CameraConfig {
+                name: name.to_owned(),
+                url: c.url,
+                onvif: c.onvif,
+                username: c.username,
+                password: c.password,
+                transport: c.transport,
+                onvif_topics: c.onvif_topics,
+                settings,
+            });
+        }
+        let clips_root = raw
+            .storage
+            .root
+            .clone()
+            .unwrap_or_else(|| raw.server.data_dir.join("clips"));
+        Ok(Config {
+            server: raw.server,
+            storage: raw.storage,
+            clips_root,
+            pool_limit: raw.buffer_pool.limit.0,
+            defaults,
+            cameras,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+use super::*;
+
+const SPEC_EXAMPLE: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+data_dir = "./vigil-data"          # catalog, spool
+# api_token = "..."
+
+[storage]
+root = "./vigil-data/clips"
+max_age_days = 30
+max_bytes = "500GB"
+min_free = "5%"
+
+[buffer_pool]
+limit = "50MiB"
+
+[defaults]
+pre_buffer_secs = 5
+post_buffer_secs = 10
+max_clip_secs = 300
+buffer_mode = "memory"              # memory | disk | hybrid
+keyframe_only = false
+
+[[camera]]
+name = "driveway"
+url = "rtsp://192.168.1.20:554/stream1"
+onvif = "http://192.168.1.20/onvif/device_service"
+username = "admin"
+password = "secret"
+pre_buffer_secs = 10
+"#;
+
+fn err(text: &str) -> String {
+    Config::parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn spec_example_parses_with_defaults_inherited() {
+    let c = Config::parse(SPEC_EXAMPLE).unwrap();
+    assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.storage.max_bytes, Some(ByteSize(500_000_000_000)));
+    assert_eq!(c.storage.min_free, Some(MinFree::Percent(5.0)));
+    assert_eq!(c.pool_limit, 50 << 20);
+    assert_eq!(c.clips_root, PathBuf::from("./vigil-data/clips"));
+    let cam = &c.cameras[0];
+    assert_eq!(cam.name, "driveway");
+    assert_eq!(cam.settings.pre_buffer_secs, 10);
+    assert_eq!(cam.settings.post_buffer_secs, 10);
+    assert_eq!(cam.transport, Transport::Tcp);
+}
+
+#[test]
+fn empty_file_is_all_defaults() {
+    let c = Config::parse("").unwrap();
+    assert_eq!(c.clips_root, PathBuf::from("./vigil-data/clips"));
+    assert_eq!(c.defaults, RecordingSettings::default());
+    assert!(c.cameras.is_empty());
+}
+
+#[test]
+fn unknown_keys_are_refused_naming_the_key() {
+    assert!(err("[server]\nlisten_on = \"x\"").contains("listen_on"));
+    assert!(err("[defaults]\npre_buffer = 5").contains("pre_buffer"));
+    assert!(
+        err("[[camera]]\nname = \"a\"\nurl = \"rtsp://h/\"\npasword = \"x\"").contains("pasword")
+    );
+    assert!(err("[buffer]\nlimit = 1").contains("buffer"));
+}
+
+#[test]
+fn invalid_values_are_refused_naming_the_key() {
+    let e = err("[defaults]\npre_buffer_secs = 61");
+    assert!(e.starts_with("defaults.pre_buffer_secs:"), "{e}");
+    let e = err("[[camera]]\nname = \"a\"\nurl = \"rtsp://h/\"\n[[camera]]\nname = \"b\"\nurl = \"rtsp://h/\"\npost_buffer_secs = 999");
+    assert!(e.starts_with("camera[1].post_buffer_secs:"), "{e}");
+    let e = err("[[camera]]\nname = \"a\"\nurl = \"rtsp://h/\"\nbuffer_mode = \"ram\"");
+    assert!(e.starts_with("camera[0].buffer_mode:"), "{e}");
+    let e = err("[buffer_pool]\nlimit = \"50 parsecs\"");
+    assert!(e.contains("parsecs"), "{e}");
+    let e = err("[buffer_pool]\nlimit = \"10KB\"");
+    assert!(e.starts_with("buffer_pool.limit:"), "{e}");
+    let e = err("[storage]\nmin_free = \"150%\"");
+    assert!(e.contains("min_free") || e.contains("percentage"), "{e}");
+    let e = err("[server]\nlisten = \"not an address\"");
+    assert!(e.contains("listen"), "{e}");
+    let e = err("[defaults]\npre_buffer_secs = -1");
+    assert!(e.contains("pre_buffer_secs"), "{e}");
+}
+
+#[test]
+fn cameras_need_a_name_a_source_and_distinct_names() {
+    assert!(err("[[camera]]\nurl = \"rtsp://h/\"").contains("name"));
+    assert!(err("[[camera]]\nname = \"a\"").starts_with("camera[0].url:"));
+    assert!(err("[[camera]]\nname = \"a\"\nurl = \"http://h/\"").starts_with("camera[0].url:"));
+    assert!(err("[[camera]]\nname = \"a\"\nonvif = \"ftp://h/\"").starts_with("camera[0].onvif:"));
+    assert!(err("[[camera]]\nname = \"\"\nurl = \"rtsp://h/\"").starts_with("camera[0].name:"));
+    let dup = "[[camera]]\nname = \"a\"\nurl = \"rtsp://h/\"\n[[camera]]\nname = \"a\"\nonvif = \"http://h/\"";
+    assert!(err(dup).starts_with("camera[1].name:"));
+    let ok = Config::parse("[[camera]]\nname = \"a\"\nonvif = \"http://h/onvif/device_service\"\ntransport = \"udp\"\nonvif_topics = [\"tns1:VideoAnalytics/tnshik:MotionAlarm\"]").unwrap();
+    assert_eq!(ok.cameras[0].transport, Transport::Udp);
+    assert_eq!(ok.cameras[0].onvif_topics.len(), 1);
+}
+
+#[test]
+fn sizes_parse_with_units() {
+    for (s, v) in [
+        ("4096", 4096),
+        ("50MiB", 50 << 20),
+        ("500GB", 500_000_000_000),
+        ("1.5 GiB", 3 << 29),
+        ("10kb", 10_000),
+    ] {
+        assert_eq!(s.parse::<ByteSize>().unwrap(), ByteSize(v), "{s}");
+    }
+    for bad in ["", "MiB", "-5MB", "1e999", "12 furlongs"] {
+        assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
+    }
+}
