@@ -169,11 +169,13 @@ fn run_script(
                 Step::Start(source) => CameraMsg::MotionStart {
                     source,
                     until: None,
+                    received: std::time::Instant::now(),
                 },
                 Step::End(source) => CameraMsg::MotionEnd { source },
                 Step::Pulse(source, secs) => CameraMsg::MotionStart {
                     source,
                     until: Some(clock.now().plus(Duration::from_secs_f64(secs))),
+                    received: std::time::Instant::now(),
                 },
             };
             if tx.send(msg).is_err() {

@@ -29,18 +29,34 @@ fn demo_records_one_clip_per_camera_with_pre_roll_and_status_page() {
     assert!(http_get(&addr, "/healthz").contains("ok"));
     // The first camera's clip opens at 8 s; by then the page shows a camera recording.
     demo.wait_for(&["lobby-h264", "clip opened"], Duration::from_secs(20));
-    let page = http_get(&addr, "/");
+    // The status snapshot follows the log line within a moment: poll it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (page, v) = loop {
+        let page = http_get(&addr, "/");
+        let json = http_get(&addr, "/status.json");
+        let body = &json[json.find("\r\n\r\n").unwrap() + 4..];
+        let v: serde_json::Value =
+            serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let ready = v["cameras"][0]["last_start_latency_ms"].as_f64().is_some();
+        if ready || std::time::Instant::now() > deadline {
+            break (page, v);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(
         page.contains("200 OK") && page.contains("lobby-h264"),
         "{page}"
     );
     assert!(page.contains("RECORDING"), "{page}");
-    let json = http_get(&addr, "/status.json");
-    let body = &json[json.find("\r\n\r\n").unwrap() + 4..];
-    let v: serde_json::Value =
-        serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));
     assert_eq!(v["cameras"].as_array().unwrap().len(), 3);
     assert!(v["pool"]["used_bytes"].as_u64().unwrap() > 0);
+    let lobby = &v["cameras"][0];
+    assert_eq!(lobby["name"], "lobby-h264");
+    assert_eq!(lobby["state"], "RECORDING");
+    assert!(
+        lobby["last_start_latency_ms"].as_f64().is_some(),
+        "the clip's start latency is measured: {lobby}"
+    );
 
     let status = demo.wait_exit(Duration::from_secs(60));
     assert!(

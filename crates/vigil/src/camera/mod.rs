@@ -6,7 +6,9 @@
 
 mod pipeline;
 
-pub use pipeline::{CameraPipeline, Notice, PipelineCounters};
+pub use pipeline::{
+    CameraPipeline, LatencyHistogram, Notice, PipelineCounters, LATENCY_BUCKETS_MS,
+};
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
@@ -33,6 +35,9 @@ pub enum CameraMsg {
     MotionStart {
         source: MotionSource,
         until: Option<Time>,
+        /// When vigil received the event: the start latency (event in → pre-roll durable on
+        /// disk) is measured from here.
+        received: std::time::Instant,
     },
     MotionEnd {
         source: MotionSource,
@@ -55,6 +60,10 @@ pub struct CameraStatus {
     #[serde(skip)]
     pub buffer: BufferStats,
     pub counters: Counters,
+    #[serde(skip)]
+    pub start_latency: LatencyHistogram,
+    /// Motion event in → pre-roll durable on disk, for the latest clip opened by motion.
+    pub last_start_latency_ms: Option<f64>,
     pub current_clip: Option<ClipRecord>,
     pub recent_clips: VecDeque<ClipRecord>,
     #[serde(serialize_with = "crate::clips::ser_time_opt")]
@@ -169,7 +178,15 @@ fn worker(
                 let is_shutdown = matches!(msg, CameraMsg::Shutdown);
                 match msg {
                     CameraMsg::Source(ev) => p.on_source(ev, now),
-                    CameraMsg::MotionStart { source, until } => p.motion_start(source, until, now),
+                    CameraMsg::MotionStart {
+                        source,
+                        until,
+                        received,
+                    } => {
+                        if p.motion_start(source, until, now) {
+                            p.note_start_latency(received.elapsed());
+                        }
+                    }
                     CameraMsg::MotionEnd { source } => p.motion_end(source, now),
                     CameraMsg::Configure(s) => {
                         if let Err(e) = p.configure(s, now) {
@@ -223,6 +240,8 @@ fn snapshot(p: &CameraPipeline, recent: &VecDeque<ClipRecord>, now: Time) -> Cam
         recorder: p.recorder().stats(),
         buffer: p.buffer().stats(),
         counters: p.counters().into(),
+        start_latency: p.start_latency().clone(),
+        last_start_latency_ms: p.start_latency().last_ms,
         current_clip: p.current_clip().cloned(),
         recent_clips: recent.clone(),
         updated_at: Some(now),

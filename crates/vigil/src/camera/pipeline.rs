@@ -93,6 +93,36 @@ pub struct CameraPipeline {
     clip: Option<OpenClip>,
     notices: Vec<Notice>,
     counters: PipelineCounters,
+    start_latency: LatencyHistogram,
+}
+
+/// Motion event in → first clip bytes (pre-roll included) durable on disk.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencyHistogram {
+    /// Upper bounds in milliseconds of [`LATENCY_BUCKETS_MS`], plus one overflow bucket.
+    pub counts: [u64; LATENCY_BUCKETS_MS.len() + 1],
+    pub count: u64,
+    pub sum_ms: f64,
+    pub last_ms: Option<f64>,
+    pub max_ms: f64,
+}
+
+pub const LATENCY_BUCKETS_MS: [f64; 10] =
+    [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
+
+impl LatencyHistogram {
+    pub fn observe(&mut self, d: std::time::Duration) {
+        let ms = d.as_secs_f64() * 1000.0;
+        let i = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|&b| ms <= b)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        self.counts[i] += 1;
+        self.count += 1;
+        self.sum_ms += ms;
+        self.last_ms = Some(ms);
+        self.max_ms = self.max_ms.max(ms);
+    }
 }
 
 impl CameraPipeline {
@@ -117,6 +147,7 @@ impl CameraPipeline {
             clip: None,
             notices: Vec::new(),
             counters: PipelineCounters::default(),
+            start_latency: LatencyHistogram::default(),
         }
     }
 
@@ -182,8 +213,20 @@ impl CameraPipeline {
         }
     }
 
-    pub fn motion_start(&mut self, source: MotionSource, until: Option<Time>, now: Time) {
+    /// True when this start opened a clip (and its pre-roll is now durable).
+    pub fn motion_start(&mut self, source: MotionSource, until: Option<Time>, now: Time) -> bool {
+        let before = self.recorder.stats().clips_recorded;
         self.run(Input::MotionStart { source, until }, None, now);
+        self.recorder.stats().clips_recorded > before
+    }
+
+    /// Records how long a motion start took from arrival to a durable pre-roll.
+    pub fn note_start_latency(&mut self, d: std::time::Duration) {
+        self.start_latency.observe(d);
+    }
+
+    pub fn start_latency(&self) -> &LatencyHistogram {
+        &self.start_latency
     }
 
     pub fn motion_end(&mut self, source: MotionSource, now: Time) {
@@ -448,5 +491,26 @@ impl CameraPipeline {
         record.bytes = summary.bytes;
         record.frames = summary.video_samples;
         record.status = ClipStatus::Complete;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn latency_histogram_buckets_by_upper_bound() {
+        let mut h = LatencyHistogram::default();
+        for ms in [0.5, 1.0, 3.0, 49.0, 5000.0] {
+            h.observe(Duration::from_secs_f64(ms / 1000.0));
+        }
+        assert_eq!(h.counts[0], 2, "<= 1 ms");
+        assert_eq!(h.counts[2], 1, "<= 5 ms");
+        assert_eq!(h.counts[5], 1, "<= 50 ms");
+        assert_eq!(h.counts[LATENCY_BUCKETS_MS.len()], 1, "overflow");
+        assert_eq!(h.count, 5);
+        assert_eq!(h.max_ms, 5000.0);
+        assert_eq!(h.last_ms, Some(5000.0));
     }
 }

@@ -125,12 +125,12 @@ async fn index(State(state): State<Arc<App>>) -> Html<String> {
         st.pool.peak_bytes as f64 / 1048576.0,
         st.pool.buffers
     );
-    h.push_str("<table><tr><th>camera</th><th>state</th><th>stream</th><th>pre-buffer</th><th>clips</th><th>events (overlapping)</th><th>current clip</th></tr>");
+    h.push_str("<table><tr><th>camera</th><th>state</th><th>stream</th><th>pre-buffer</th><th>clips</th><th>events (overlapping)</th><th>start latency</th><th>current clip</th></tr>");
     for c in &st.cameras {
         let s = &c.status;
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class={st}>{st}</td><td>{} {}x{}</td><td>{:.1} s, {} packets, {:.0} KiB, {} flushes</td><td>{}</td><td>{} ({})</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td class={st}>{st}</td><td>{} {}x{}</td><td>{:.1} s, {} packets, {:.0} KiB, {} flushes</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td></tr>",
             esc(&s.name),
             s.video_codec.unwrap_or("down"),
             s.width,
@@ -142,6 +142,7 @@ async fn index(State(state): State<Arc<App>>) -> Html<String> {
             c.clips_recorded,
             c.motion_events,
             c.overlapping_events,
+            s.last_start_latency_ms.map(|ms| format!("{ms:.1} ms")).unwrap_or_default(),
             s.current_clip.as_ref().map(|r| esc(&r.path.display().to_string())).unwrap_or_default(),
             st = s.state,
         );
