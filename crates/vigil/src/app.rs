@@ -14,12 +14,14 @@ use vigil_core::prebuffer::BufferConfig;
 use vigil_core::time::{Clock, Time};
 
 use crate::camera::{self, CameraHandle, CameraMsg, CameraPipeline};
+use crate::catalog::{notice_sink, Catalog, ReconcileReport};
 use crate::clips::{safe_name, ClipStore};
 use crate::config::{CameraConfig, Config};
 use crate::ingest::file::{path_from_url, LoopingFile};
 
 pub struct App {
     pub config: Config,
+    pub catalog: Arc<Catalog>,
     pub cameras: Vec<CameraHandle>,
     pub pool: Pool,
     pub clock: Arc<dyn Clock>,
@@ -36,7 +38,20 @@ impl App {
         let clips_root = config.clips_root.clone();
         std::fs::create_dir_all(&clips_root)
             .with_context(|| format!("creating {}", clips_root.display()))?;
-        recover_clips(&clips_root);
+        std::fs::create_dir_all(&config.server.data_dir)
+            .with_context(|| format!("creating {}", config.server.data_dir.display()))?;
+        let catalog = Arc::new(Catalog::open(&config.server.data_dir.join("catalog.db"))?);
+        let names: Vec<String> = config.cameras.iter().map(|c| c.name.clone()).collect();
+        let report = catalog.reconcile(&clips_root, &names)?;
+        if report != ReconcileReport::default() {
+            info!(
+                "catalog reconciled: {} clips recovered, {} files adopted, {} rows and {} files dropped",
+                report.recovered.len(),
+                report.files_adopted.len(),
+                report.rows_dropped.len(),
+                report.files_removed.len()
+            );
+        }
         let spool_root = config.server.data_dir.join("spool");
         // Spool files of a previous run are scratch from a stream that is gone.
         match std::fs::remove_dir_all(&spool_root) {
@@ -46,6 +61,7 @@ impl App {
             _ => {}
         }
         let mut app = App {
+            catalog,
             pool: Pool::new(config.pool_limit),
             started_at: clock.now(),
             clips_root,
@@ -69,19 +85,26 @@ impl App {
         store: &ClipStore,
         spool_root: &Path,
     ) -> anyhow::Result<()> {
+        // Settings saved through the API outlive the config file's.
+        let settings = match self.catalog.load_settings(&cam.name, &cam.settings) {
+            Ok(Some(s)) => {
+                info!(camera = %cam.name, "using the settings saved through the API");
+                s
+            }
+            Ok(None) => cam.settings.clone(),
+            Err(e) => {
+                warn!(camera = %cam.name, "ignoring saved settings: {e}");
+                cam.settings.clone()
+            }
+        };
         let spool = spool_root.join(safe_name(&cam.name));
         let buffer = self.pool.register(
             &cam.name,
-            BufferConfig::from_settings(&cam.settings, spool.clone()),
+            BufferConfig::from_settings(&settings, spool.clone()),
         )?;
-        let pipeline = CameraPipeline::new(
-            &cam.name,
-            cam.settings.clone(),
-            buffer,
-            store.clone(),
-            spool,
-        );
-        let handle = camera::spawn(pipeline, self.clock.clone(), |_, _| {})?;
+        let pipeline = CameraPipeline::new(&cam.name, settings, buffer, store.clone(), spool);
+        let sink = notice_sink(self.catalog.clone(), self.clips_root.clone());
+        let handle = camera::spawn(pipeline, self.clock.clone(), sink)?;
         match cam.url.as_deref() {
             Some(url) if url.starts_with("file:") => {
                 let path = path_from_url(url).with_context(|| format!("bad file: URL {url:?}"))?;
@@ -132,37 +155,6 @@ impl App {
         }
         for cam in self.cameras {
             cam.shutdown();
-        }
-    }
-}
-
-/// After a crash, clips that were being written have a torn tail: cut every clip back to its last
-/// whole fragment (a no-op for clips that were closed properly). The catalog will know which clips
-/// were open; until then every clip is checked.
-fn recover_clips(root: &Path) {
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|x| x == "mp4") {
-                match vigil_core::fmp4::recover(&path) {
-                    Ok(r) if r.truncated => info!(
-                        "recovered {}: kept {} of {} bytes ({} fragments, {:.2} s)",
-                        path.display(),
-                        r.kept_bytes,
-                        r.original_bytes,
-                        r.fragments,
-                        r.duration_secs
-                    ),
-                    Ok(_) => {}
-                    Err(err) => warn!("cannot recover {}: {err}", path.display()),
-                }
-            }
         }
     }
 }

@@ -14,6 +14,7 @@
 
 pub mod app;
 pub mod camera;
+pub mod catalog;
 pub mod clips;
 pub mod config;
 pub mod demo;

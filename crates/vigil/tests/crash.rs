@@ -43,6 +43,31 @@ fn sigkill_mid_clip_then_recovery_leaves_a_clean_clip() {
         f.video_packets
     );
 
+    // The catalog knows: the killed clip's row is `recovered`, with the duration kept; every
+    // row has its file and every file its row.
+    let cat = vigil::catalog::Catalog::open(&dir.path().join("catalog.db")).unwrap();
+    let rows = cat.clips(&Default::default()).unwrap();
+    let root = dir.path().join("clips");
+    let killed = rows
+        .iter()
+        .find(|r| root.join(&r.key) == path)
+        .expect("a row for the killed clip");
+    assert_eq!(killed.status, vigil::clips::ClipStatus::Recovered);
+    assert!(
+        (killed.duration_secs - f.duration).abs() < 0.1,
+        "{killed:?}"
+    );
+    assert!(
+        killed.start.is_some() && killed.pre_roll_secs >= 5.0,
+        "{killed:?}"
+    );
+    let files = mp4s_under(&root);
+    assert_eq!(files.len(), rows.len(), "{files:?} vs {rows:#?}");
+    for r in &rows {
+        assert!(root.join(&r.key).exists(), "{r:?}");
+    }
+    drop(cat);
+
     // And the recover command itself: on a torn copy (cut mid-fragment) it cuts back cleanly.
     let torn = dir.path().join("torn.mp4");
     let data = std::fs::read(&path).unwrap();

@@ -95,6 +95,29 @@ fn demo_records_one_clip_per_camera_with_pre_roll_and_status_page() {
             f.duration
         );
     }
+    // The catalog has the same clips, complete, linked to their motion events.
+    let cat = vigil::catalog::Catalog::open(&dir.path().join("catalog.db")).unwrap();
+    let rows = cat.clips(&Default::default()).unwrap();
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    for r in &rows {
+        assert_eq!(r.status, vigil::clips::ClipStatus::Complete, "{r:?}");
+        assert!(
+            r.pre_roll_secs >= 5.0 && r.frames > 0 && r.bytes > 0,
+            "{r:?}"
+        );
+        assert!(dir.path().join("clips").join(&r.key).exists());
+    }
+    let events = cat.events(&Default::default()).unwrap();
+    assert_eq!(events.len(), 3, "{events:#?}");
+    for e in &events {
+        assert_eq!(e.clip_ids.len(), 1, "{e:?}");
+        assert_eq!(
+            e.overlapping_events, 2,
+            "return in post-roll + API pulse: {e:?}"
+        );
+        assert!(e.end.is_some());
+    }
+
     // One log line per state change: each camera went BUFFERING→RECORDING→FINALIZING→RECORDING
     // →FINALIZING→BUFFERING.
     for from_to in [

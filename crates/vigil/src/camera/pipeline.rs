@@ -49,6 +49,8 @@ pub enum Notice {
         timed_out: bool,
     },
     ClipOpened(ClipRecord),
+    /// The pre-roll is in the clip: its start (first frame) and achieved pre-roll are known.
+    ClipStarted(ClipRecord),
     ClipClosed(ClipRecord),
     /// A clip closed with no video frame in it; its file was removed.
     ClipDiscarded(ClipRecord),
@@ -421,6 +423,10 @@ impl CameraPipeline {
         if let Some(clip) = self.clip.as_mut() {
             if let (true, Some(first)) = (clip.measure_pre_roll, first) {
                 clip.record.pre_roll_secs = at.secs_since(first).max(0.0);
+            }
+            if first.is_some() {
+                clip.record.start = first;
+                self.notices.push(Notice::ClipStarted(clip.record.clone()));
             }
             if let Some(w) = clip.writer.as_mut() {
                 // The whole pre-roll, made durable at once with one sync: it is what a user

@@ -1,0 +1,126 @@
+//! Motion event rows: one per event (a start, any overlapping starts, its end), linked to the
+//! clip(s) it produced (several when it rolled over).
+
+use rusqlite::params;
+use serde::Serialize;
+use vigil_core::time::Time;
+
+use super::{camera_id, opt_time, Catalog, Result};
+use crate::clips::ser_time_opt;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub camera: String,
+    pub source: String,
+    /// Local clock.
+    #[serde(serialize_with = "ser_time_opt")]
+    pub start: Option<Time>,
+    #[serde(serialize_with = "ser_time_opt")]
+    pub end: Option<Time>,
+    /// The camera's own clock, when it sent a time with the event.
+    #[serde(serialize_with = "ser_time_opt")]
+    pub camera_start: Option<Time>,
+    #[serde(serialize_with = "ser_time_opt")]
+    pub camera_end: Option<Time>,
+    pub overlapping_events: u32,
+    pub timed_out: bool,
+    pub clip_ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub camera: Option<String>,
+    pub from: Option<Time>,
+    pub to: Option<Time>,
+    pub limit: Option<u32>,
+}
+
+impl Catalog {
+    pub fn insert_event(
+        &self,
+        camera: &str,
+        source: &str,
+        start: Time,
+        camera_time: Option<Time>,
+    ) -> Result<i64> {
+        let conn = self.conn();
+        let cam = camera_id(&conn, camera)?;
+        conn.execute(
+            "INSERT INTO motion_event (camera_id, source, started_at, camera_started_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![cam, source, start.0, camera_time.map(|t| t.0)],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Sets the event's end (the latest end wins: an event revived during its post-roll ends
+    /// again later).
+    pub fn end_event(
+        &self,
+        id: i64,
+        end: Time,
+        timed_out: bool,
+        camera_time: Option<Time>,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE motion_event SET ended_at = ?2, timed_out = ?3, \
+             camera_ended_at = COALESCE(?4, camera_ended_at) WHERE id = ?1",
+            params![id, end.0, timed_out, camera_time.map(|t| t.0)],
+        )?;
+        Ok(())
+    }
+
+    pub fn add_overlap(&self, id: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE motion_event SET overlaps = overlaps + 1, ended_at = NULL WHERE id = ?1",
+            [id],
+        )?;
+        Ok(())
+    }
+
+    /// Events matching `f`, newest first, each with its clip ids.
+    pub fn events(&self, f: &EventFilter) -> Result<Vec<EventRow>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT e.id, c.name, e.source, e.started_at, e.ended_at, e.camera_started_at, \
+                    e.camera_ended_at, e.overlaps, e.timed_out, \
+                    (SELECT group_concat(id) FROM clip WHERE clip.event_id = e.id) \
+             FROM motion_event e JOIN camera c ON c.id = e.camera_id \
+             WHERE (?1 IS NULL OR c.name = ?1) \
+               AND (?2 IS NULL OR COALESCE(e.ended_at, e.started_at) >= ?2) \
+               AND (?3 IS NULL OR e.started_at < ?3) \
+             ORDER BY e.started_at DESC, e.id DESC LIMIT ?4",
+        )?;
+        let rows = st.query_map(
+            params![
+                f.camera,
+                f.from.map(|t| t.0),
+                f.to.map(|t| t.0),
+                f.limit.map_or(-1, i64::from)
+            ],
+            |r| {
+                let clips: Option<String> = r.get(9)?;
+                let mut clip_ids: Vec<i64> = clips
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                clip_ids.sort_unstable();
+                Ok(EventRow {
+                    id: r.get(0)?,
+                    camera: r.get(1)?,
+                    source: r.get(2)?,
+                    start: opt_time(r.get(3)?),
+                    end: opt_time(r.get(4)?),
+                    camera_start: opt_time(r.get(5)?),
+                    camera_end: opt_time(r.get(6)?),
+                    overlapping_events: r.get::<_, i64>(7)?.clamp(0, u32::MAX.into()) as u32,
+                    timed_out: r.get::<_, i64>(8)? != 0,
+                    clip_ids,
+                })
+            },
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
