@@ -19,8 +19,21 @@ use crate::clips::{safe_name, ClipStore};
 use crate::config::{CameraConfig, Config};
 use crate::ingest::file::{path_from_url, LoopingFile};
 
+/// What the API shows of a camera's motion-event client (ONVIF).
+pub trait EventSourceHealth: Send + Sync {
+    /// The whole health record, as JSON.
+    fn json(&self) -> serde_json::Value;
+    /// (pulls, errors, renewals) so far.
+    fn counters(&self) -> (u64, u64, u64);
+}
+
+/// A counter per camera: (metric name, help, [(camera, value)]).
+pub type MetricSeries = (&'static str, &'static str, Vec<(String, u64)>);
+
 pub struct App {
     pub config: Config,
+    /// Per camera name, the health of its ONVIF event client (cameras without ONVIF have none).
+    pub onvif: std::collections::HashMap<String, Arc<dyn EventSourceHealth>>,
     pub catalog: Arc<Catalog>,
     pub cameras: Vec<CameraHandle>,
     pub pool: Pool,
@@ -61,6 +74,7 @@ impl App {
             _ => {}
         }
         let mut app = App {
+            onvif: Default::default(),
             catalog,
             pool: Pool::new(config.pool_limit),
             started_at: clock.now(),
@@ -134,6 +148,57 @@ impl App {
 
     pub fn camera(&self, name: &str) -> Option<&CameraHandle> {
         self.cameras.iter().find(|c| c.name() == name)
+    }
+
+    pub fn onvif_health(&self, camera: &str) -> Option<serde_json::Value> {
+        self.onvif.get(camera).map(|h| h.json())
+    }
+
+    /// ONVIF counters per camera, as (metric name, help, [(camera, value)]).
+    pub fn onvif_metrics(&self) -> Vec<MetricSeries> {
+        let mut names: Vec<&String> = self.onvif.keys().collect();
+        names.sort();
+        let pick = |f: fn((u64, u64, u64)) -> u64| -> Vec<(String, u64)> {
+            names
+                .iter()
+                .map(|n| ((*n).clone(), f(self.onvif[*n].counters())))
+                .collect()
+        };
+        vec![
+            (
+                "vigil_onvif_pulls_total",
+                "Successful ONVIF PullMessages calls.",
+                pick(|c| c.0),
+            ),
+            (
+                "vigil_onvif_errors_total",
+                "Failed ONVIF calls (faults, timeouts, auth).",
+                pick(|c| c.1),
+            ),
+            (
+                "vigil_onvif_renewals_total",
+                "ONVIF subscription renewals.",
+                pick(|c| c.2),
+            ),
+        ]
+    }
+
+    /// Conditions a user should see: failed clip writes now; a full disk and others later.
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for c in &self.cameras {
+            let s = c.status();
+            if let Some((at, msg)) = &s.last_error {
+                out.push(serde_json::json!({
+                    "camera": c.name(),
+                    "kind": "clip_write",
+                    "at": at.to_string(),
+                    "message": msg,
+                    "count": s.counters.write_errors,
+                }));
+            }
+        }
+        out
     }
 
     /// A flag that turns true when the app stops (for helper threads such as the demo script).

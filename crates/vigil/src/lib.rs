@@ -12,6 +12,7 @@
 //!
 //! The heart (pre-buffer, pool, recorder, fMP4) is in `vigil-core`; this crate is wiring.
 
+pub mod api;
 pub mod app;
 pub mod camera;
 pub mod catalog;

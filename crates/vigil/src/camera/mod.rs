@@ -64,6 +64,9 @@ pub struct CameraStatus {
     pub start_latency: LatencyHistogram,
     /// Motion event in → pre-roll durable on disk, for the latest clip opened by motion.
     pub last_start_latency_ms: Option<f64>,
+    /// The latest clip write error, when there was one.
+    #[serde(skip)]
+    pub last_error: Option<(Time, String)>,
     pub current_clip: Option<ClipRecord>,
     pub recent_clips: VecDeque<ClipRecord>,
     #[serde(serialize_with = "crate::clips::ser_time_opt")]
@@ -98,6 +101,8 @@ pub struct CameraHandle {
     name: String,
     tx: Sender<CameraMsg>,
     status: Arc<Mutex<CameraStatus>>,
+    /// The camera's current settings as last set (the worker applies them live).
+    settings: Mutex<RecordingSettings>,
     join: Option<JoinHandle<()>>,
 }
 
@@ -122,6 +127,22 @@ impl CameraHandle {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
+    pub fn settings(&self) -> RecordingSettings {
+        self.settings
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Applies new settings live. They must be valid (the caller validated and reported errors).
+    pub fn configure(&self, settings: RecordingSettings) -> bool {
+        match self.settings.lock() {
+            Ok(mut s) => *s = settings.clone(),
+            Err(p) => *p.into_inner() = settings.clone(),
+        }
+        self.send(CameraMsg::Configure(settings))
+    }
+
     /// Asks the worker to close its clip and stop, and waits for it.
     pub fn shutdown(mut self) {
         let _ = self.tx.send(CameraMsg::Shutdown);
@@ -139,6 +160,7 @@ pub fn spawn(
 ) -> std::io::Result<CameraHandle> {
     let (tx, rx) = channel();
     let name = pipeline.name().to_owned();
+    let settings = Mutex::new(pipeline.settings().clone());
     let status = Arc::new(Mutex::new(CameraStatus {
         name: name.clone(),
         ..Default::default()
@@ -151,6 +173,7 @@ pub fn spawn(
         name,
         tx,
         status,
+        settings,
         join: Some(join),
     })
 }
@@ -242,6 +265,7 @@ fn snapshot(p: &CameraPipeline, recent: &VecDeque<ClipRecord>, now: Time) -> Cam
         counters: p.counters().into(),
         start_latency: p.start_latency().clone(),
         last_start_latency_ms: p.start_latency().last_ms,
+        last_error: p.last_error().cloned(),
         current_clip: p.current_clip().cloned(),
         recent_clips: recent.clone(),
         updated_at: Some(now),

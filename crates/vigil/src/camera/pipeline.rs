@@ -96,6 +96,9 @@ pub struct CameraPipeline {
     notices: Vec<Notice>,
     counters: PipelineCounters,
     start_latency: LatencyHistogram,
+    last_error: Option<(Time, String)>,
+    /// The time of the input being handled.
+    now: Time,
 }
 
 /// Motion event in → first clip bytes (pre-roll included) durable on disk.
@@ -150,6 +153,8 @@ impl CameraPipeline {
             notices: Vec::new(),
             counters: PipelineCounters::default(),
             start_latency: LatencyHistogram::default(),
+            last_error: None,
+            now: Time::ZERO,
         }
     }
 
@@ -231,6 +236,11 @@ impl CameraPipeline {
         &self.start_latency
     }
 
+    /// The latest clip write error (when, what).
+    pub fn last_error(&self) -> Option<&(Time, String)> {
+        self.last_error.as_ref()
+    }
+
     pub fn motion_end(&mut self, source: MotionSource, now: Time) {
         self.run(Input::MotionEnd { source }, None, now);
     }
@@ -263,6 +273,7 @@ impl CameraPipeline {
     }
 
     fn run(&mut self, input: Input, packet: Option<Packet>, now: Time) {
+        self.now = now;
         let actions = self.recorder.handle(input, now);
         self.execute(actions, packet, now);
     }
@@ -339,6 +350,7 @@ impl CameraPipeline {
             Err(e) => {
                 // The writer has cut the file back to its last whole fragment: close it there.
                 self.counters.write_errors += 1;
+                self.last_error = Some((self.now, format!("clip write failed: {e}")));
                 error!(camera = %self.name, path = %clip.record.path.display(), "clip write failed, closing the clip: {e}");
                 if let Some(w) = clip.writer.take() {
                     Self::finish_into(w, &mut clip.record);
@@ -395,6 +407,7 @@ impl CameraPipeline {
             }
             Err(e) => {
                 self.counters.write_errors += 1;
+                self.last_error = Some((now, format!("cannot open a clip: {e}")));
                 error!(camera = %self.name, "cannot open a clip: {e}");
                 None
             }
@@ -435,6 +448,7 @@ impl CameraPipeline {
                     Ok(queued) => self.counters.packets_written += queued as u64,
                     Err(e) => {
                         self.counters.write_errors += 1;
+                        self.last_error = Some((now, format!("clip write failed: {e}")));
                         error!(camera = %self.name, "clip write failed, closing the clip: {e}");
                         if let Some(w) = clip.writer.take() {
                             Self::finish_into(w, &mut clip.record);

@@ -44,6 +44,19 @@ pub struct ClipRow {
     pub protected: bool,
 }
 
+/// Clips and bytes per camera.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CameraUsage {
+    pub camera: String,
+    pub clips: u64,
+    pub bytes: u64,
+    pub protected_clips: u64,
+    #[serde(serialize_with = "ser_time_opt")]
+    pub oldest: Option<Time>,
+    #[serde(serialize_with = "ser_time_opt")]
+    pub newest: Option<Time>,
+}
+
 /// Facts known when a clip closes (or is recovered).
 #[derive(Debug, Clone, Default)]
 pub struct ClipFacts {
@@ -205,6 +218,25 @@ impl Catalog {
         let conn = self.conn();
         let mut st = conn.prepare_cached("SELECT id, key FROM clip")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Clips, bytes and oldest/newest clip start per camera (cameras with no clip included).
+    pub fn usage(&self) -> Result<Vec<CameraUsage>> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT camera.name, COUNT(clip.id), COALESCE(SUM(clip.bytes), 0),                     COALESCE(SUM(clip.protected), 0), MIN(COALESCE(clip.start_at, clip.opened_at)),                     MAX(COALESCE(clip.start_at, clip.opened_at))              FROM camera LEFT JOIN clip ON clip.camera_id = camera.id              GROUP BY camera.id ORDER BY camera.name",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(CameraUsage {
+                camera: r.get(0)?,
+                clips: r.get::<_, i64>(1)?.max(0) as u64,
+                bytes: r.get::<_, i64>(2)?.max(0) as u64,
+                protected_clips: r.get::<_, i64>(3)?.max(0) as u64,
+                oldest: opt_time(r.get(4)?),
+                newest: opt_time(r.get(5)?),
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

@@ -18,7 +18,7 @@ mod reconcile;
 mod settings;
 mod sink;
 
-pub use clips::{ClipFacts, ClipFilter, ClipRow, NewClip};
+pub use clips::{CameraUsage, ClipFacts, ClipFilter, ClipRow, NewClip};
 pub use events::{EventFilter, EventRow};
 pub use reconcile::ReconcileReport;
 pub use settings::StoredSettings;
@@ -126,6 +126,17 @@ impl Catalog {
             tracing::info!("catalog: migrated to schema version {}", i + 1);
         }
         Ok(())
+    }
+
+    /// The camera's id, if the catalog has ever seen it.
+    pub fn camera_known(&self, name: &str) -> Result<Option<i64>> {
+        use rusqlite::OptionalExtension;
+        Ok(self
+            .conn()
+            .query_row("SELECT id FROM camera WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?)
     }
 
     /// The camera's id, creating its row on first use.

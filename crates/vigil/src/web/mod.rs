@@ -1,5 +1,5 @@
-//! The HTTP status page: a plain HTML page that refreshes itself, and the same facts as JSON.
-//! (The full API and the web UI build on this later.)
+//! The HTTP server: the status page (a plain HTML page that refreshes itself, and the same facts
+//! as `/status.json`) and the API of [`crate::api`].
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -23,7 +23,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/", get(index))
         .route("/status.json", get(status_json))
-        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(crate::api::router(state.clone()))
         .with_state(state);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

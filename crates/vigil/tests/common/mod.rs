@@ -365,3 +365,141 @@ pub fn log_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let end = rest.find(['"', ' ']).unwrap_or(rest.len());
     Some(&rest[..end])
 }
+
+/// One HTTP/1.1 exchange over a fresh connection: (status, headers lowercased, body).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v == "chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, headers, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+}
+
+pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// A `vigil run` child process with a config of `file:` cameras made from the bundled samples.
+pub struct RunProcess {
+    pub demo: DemoProcess,
+    pub addr: String,
+}
+
+/// Writes `samples` into `dir` and a config using them; `extra` is appended to `[server]`.
+pub fn write_run_config(dir: &Path, server_extra: &str, camera_extra: &str) -> PathBuf {
+    let mut cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{server_extra}\n\n[defaults]\npre_buffer_secs = 2\npost_buffer_secs = 1\n",
+        dir.display()
+    );
+    for (name, bytes) in [("front", SAMPLE_H264), ("back yard", SAMPLE_H264_AAC)] {
+        let p = dir.join(format!("{}.mp4", name.replace(' ', "_")));
+        std::fs::write(&p, bytes).unwrap();
+        cfg.push_str(&format!(
+            "\n[[camera]]\nname = \"{name}\"\nurl = \"file:{}\"\nusername = \"admin\"\npassword = \"hunter2-secret\"\n{camera_extra}\n",
+            p.display()
+        ));
+    }
+    let path = dir.join("vigil.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+impl RunProcess {
+    pub fn start(config: &Path) -> RunProcess {
+        use std::io::BufRead;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("vigil run starts");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut demo = DemoProcess {
+            child,
+            lines,
+            log: Vec::new(),
+        };
+        let line = demo.wait_for(&["status page on http://"], Duration::from_secs(30));
+        let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
+        RunProcess { demo, addr }
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.demo.child.id() as i32;
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let st = self.demo.wait_exit(Duration::from_secs(30));
+        assert!(
+            st.success(),
+            "vigil run exit: {st}\n{}",
+            self.demo.log.join("\n")
+        );
+    }
+}

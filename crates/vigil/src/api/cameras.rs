@@ -1,0 +1,341 @@
+//! Cameras, their motion-recording settings and stats, the buffer pool, and the motion trigger.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use vigil_core::recorder::MotionSource;
+use vigil_core::settings::{BufferMode, RecordingSettings};
+
+use super::{camera, ApiError, ApiResult};
+use crate::app::App;
+use crate::camera::CameraMsg;
+
+#[derive(Serialize)]
+pub struct CameraJson {
+    name: String,
+    state: &'static str,
+    enabled: bool,
+    stream: StreamJson,
+    onvif: Option<Value>,
+    clips_recorded: u64,
+    current_clip_id: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct StreamJson {
+    up: bool,
+    /// The camera's source with any password removed.
+    url: Option<String>,
+    video_codec: Option<&'static str>,
+    width: u16,
+    height: u16,
+    packets: u64,
+}
+
+/// `rtsp://user:pass@host/x` → `rtsp://user@host/x`: never show a password.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (auth, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match auth.rsplit_once('@') {
+        Some((cred, host)) => {
+            let user = cred.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn current_clip_id(app: &App, name: &str) -> Option<i64> {
+    let status = app.camera(name)?.status();
+    let path = status.current_clip?.path;
+    let key = path
+        .strip_prefix(&app.clips_root)
+        .ok()?
+        .to_string_lossy()
+        .into_owned();
+    app.catalog.clip_by_key(&key).ok().flatten().map(|r| r.id)
+}
+
+pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
+    let cameras: Vec<CameraJson> = app
+        .cameras
+        .iter()
+        .map(|c| {
+            let s = c.status();
+            let cfg = app.config.cameras.iter().find(|x| x.name == c.name());
+            CameraJson {
+                name: c.name().to_owned(),
+                state: if s.state.is_empty() { "IDLE" } else { s.state },
+                enabled: c.settings().enabled,
+                stream: StreamJson {
+                    up: s.stream_up,
+                    url: cfg.and_then(|x| x.url.as_deref()).map(redact_url),
+                    video_codec: s.video_codec,
+                    width: s.width,
+                    height: s.height,
+                    packets: s.counters.packets_in,
+                },
+                onvif: app.onvif_health(c.name()),
+                clips_recorded: s.recorder.clips_recorded,
+                current_clip_id: current_clip_id(&app, c.name()),
+            }
+        })
+        .collect();
+    Json(json!({ "cameras": cameras }))
+}
+
+fn config_json(name: &str, s: &RecordingSettings) -> Value {
+    json!({
+        "camera": name,
+        "enabled": s.enabled,
+        "pre_buffer_secs": s.pre_buffer_secs,
+        "post_buffer_secs": s.post_buffer_secs,
+        "max_clip_secs": s.max_clip_secs,
+        "buffer_mode": s.buffer_mode.as_str(),
+        "keyframe_only": s.keyframe_only,
+        "motion_timeout_secs": s.motion_timeout_secs,
+    })
+}
+
+pub async fn get_config(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let cam = camera(&app, &name)?;
+    Ok(Json(config_json(&name, &cam.settings())))
+}
+
+fn want_u32(field: &str, v: &Value) -> ApiResult<u32> {
+    v.as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| ApiError::bad_request(format!("{field}: must be a whole number of seconds")))
+}
+
+fn want_bool(field: &str, v: &Value) -> ApiResult<bool> {
+    v.as_bool()
+        .ok_or_else(|| ApiError::bad_request(format!("{field}: must be true or false")))
+}
+
+/// Applies a partial update object over `s`. Unknown fields and wrong types are refused, naming
+/// the field; ranges are checked by [`RecordingSettings::validate`].
+pub fn apply_update(
+    mut s: RecordingSettings,
+    body: &Map<String, Value>,
+) -> ApiResult<RecordingSettings> {
+    for (k, v) in body {
+        match k.as_str() {
+            "enabled" => s.enabled = want_bool(k, v)?,
+            "pre_buffer_secs" => s.pre_buffer_secs = want_u32(k, v)?,
+            "post_buffer_secs" => s.post_buffer_secs = want_u32(k, v)?,
+            "max_clip_secs" => s.max_clip_secs = want_u32(k, v)?,
+            "motion_timeout_secs" => s.motion_timeout_secs = want_u32(k, v)?,
+            "keyframe_only" => s.keyframe_only = want_bool(k, v)?,
+            "buffer_mode" => {
+                let m = v.as_str().ok_or_else(|| {
+                    ApiError::bad_request("buffer_mode: must be \"memory\", \"disk\" or \"hybrid\"")
+                })?;
+                s.buffer_mode = m
+                    .parse::<BufferMode>()
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            }
+            "camera" => {} // echoed back by GET; harmless in a POST
+            other => return Err(ApiError::bad_request(format!("{other}: unknown field"))),
+        }
+    }
+    s.validate()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(s)
+}
+
+pub async fn set_config(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let cam = camera(&app, &name)?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("body: not valid JSON: {e}")))?;
+    let Value::Object(map) = body else {
+        return Err(ApiError::bad_request("body: must be a JSON object"));
+    };
+    let new = apply_update(cam.settings(), &map)?;
+    app.catalog.save_settings(&name, &new)?;
+    if !cam.configure(new.clone()) {
+        return Err(ApiError::internal("the camera's worker is gone"));
+    }
+    Ok(Json(config_json(&name, &new)))
+}
+
+pub async fn stats(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let cam = camera(&app, &name)?;
+    let s = cam.status();
+    Ok(Json(json!({
+        "state": if s.state.is_empty() { "IDLE" } else { s.state },
+        "clips_recorded": s.recorder.clips_recorded,
+        "current_clip_id": current_clip_id(&app, &name),
+        "motion_events": s.recorder.motion_events,
+        "overlapping_events": s.recorder.overlapping_events,
+        "last_event_at": s.recorder.last_event_at.map(|t| t.to_string()),
+        "last_start_latency_ms": s.last_start_latency_ms,
+        "motion_active": s.recorder.motion_active,
+    })))
+}
+
+pub async fn buffer_stats(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let cam = camera(&app, &name)?;
+    let b = cam.status().buffer;
+    Ok(Json(json!({
+        "mode": cam.settings().buffer_mode.as_str(),
+        "packets": b.packets,
+        "bytes": b.bytes,
+        "memory_bytes": b.memory_bytes,
+        "disk_bytes": b.disk_bytes,
+        "duration_secs": b.duration_secs,
+        "keyframes": b.keyframes,
+        "gops": b.gops,
+        "oldest": b.oldest.map(|t| t.to_string()),
+        "newest": b.newest.map(|t| t.to_string()),
+        "dropped_packets": b.dropped_packets,
+        "dropped_bytes": b.dropped_bytes,
+        "dropped_window_packets": b.dropped_window_packets,
+        "dropped_pool_packets": b.dropped_pool_packets,
+        "peak_bytes": b.peak_bytes,
+        "flushes": b.flushes,
+        "last_flush_packets": b.last_flush_packets,
+        "last_flush_secs": b.last_flush_secs,
+    })))
+}
+
+pub async fn buffer_pool(State(app): State<Arc<App>>) -> Json<Value> {
+    let p = app.pool.stats();
+    let per: Map<String, Value> = p
+        .per_buffer
+        .iter()
+        .map(|(n, b)| (n.clone(), json!(b)))
+        .collect();
+    Json(json!({
+        "limit_bytes": p.limit_bytes,
+        "used_bytes": p.used_bytes,
+        "peak_bytes": p.peak_bytes,
+        "buffers": p.buffers,
+        "per_buffer_bytes": per,
+    }))
+}
+
+/// `POST /api/cameras/{camera}/motion` with `{"action": "start"|"stop"|"pulse", "duration_ms": N}`.
+/// A pulse lasts `duration_ms` (default 5000); a start with `duration_ms` ends by itself then.
+pub async fn motion(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let received = Instant::now();
+    let cam = camera(&app, &name)?;
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("body: not valid JSON: {e}")))?;
+    let Value::Object(map) = body else {
+        return Err(ApiError::bad_request("body: must be a JSON object"));
+    };
+    for k in map.keys() {
+        if k != "action" && k != "duration_ms" {
+            return Err(ApiError::bad_request(format!("{k}: unknown field")));
+        }
+    }
+    let action = map
+        .get("action")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad_request("action: must be \"start\", \"stop\" or \"pulse\""))?;
+    let duration = match map.get("duration_ms") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(ms) if (1..=86_400_000).contains(&ms) => Some(Duration::from_millis(ms)),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "duration_ms: must be a whole number from 1 to 86400000",
+                ))
+            }
+        },
+    };
+    let now = app.clock.now();
+    let msg = match action {
+        "start" => CameraMsg::MotionStart {
+            source: MotionSource::Api,
+            until: duration.map(|d| now.plus(d)),
+            received,
+        },
+        "pulse" => CameraMsg::MotionStart {
+            source: MotionSource::Api,
+            until: Some(now.plus(duration.unwrap_or(Duration::from_secs(5)))),
+            received,
+        },
+        "stop" => CameraMsg::MotionEnd {
+            source: MotionSource::Api,
+        },
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "action: must be \"start\", \"stop\" or \"pulse\" (got {other:?})"
+            )))
+        }
+    };
+    if !cam.send(msg) {
+        return Err(ApiError::internal("the camera's worker is gone"));
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "camera": name, "action": action, "accepted": true })),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(
+            redact_url("rtsp://admin:secret@10.0.0.2:554/s1"),
+            "rtsp://admin@10.0.0.2:554/s1"
+        );
+        assert_eq!(redact_url("rtsp://10.0.0.2/s1"), "rtsp://10.0.0.2/s1");
+        assert_eq!(redact_url("rtsp://a:b@c@host/x"), "rtsp://a@host/x");
+        assert_eq!(redact_url("file:/x.mp4"), "file:/x.mp4");
+    }
+
+    #[test]
+    fn partial_updates_name_the_bad_field() {
+        let base = RecordingSettings::default();
+        let obj = |v: Value| v.as_object().unwrap().clone();
+        let s = apply_update(base.clone(), &obj(json!({"pre_buffer_secs": 12}))).unwrap();
+        assert_eq!(s.pre_buffer_secs, 12);
+        assert_eq!(s.post_buffer_secs, base.post_buffer_secs);
+        for (body, field) in [
+            (json!({"pre_buffer_secs": 61}), "pre_buffer_secs"),
+            (json!({"pre_buffer_secs": "5"}), "pre_buffer_secs"),
+            (json!({"post_buffer_secs": -1}), "post_buffer_secs"),
+            (json!({"buffer_mode": "ram"}), "buffer_mode"),
+            (json!({"keyframe_only": 1}), "keyframe_only"),
+            (json!({"max_clip_secs": 0}), "max_clip_secs"),
+            (json!({"bogus": 1}), "bogus"),
+        ] {
+            let e = apply_update(base.clone(), &obj(body)).unwrap_err();
+            assert_eq!(e.0, StatusCode::BAD_REQUEST);
+            assert!(e.1.starts_with(field), "{} vs {field}", e.1);
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! `GET /metrics`: Prometheus text format (version 0.0.4).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::app::App;
+use crate::camera::{CameraStatus, LATENCY_BUCKETS_MS};
+
+/// A label value with `\`, `"` and newlines escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// (metric name, help, how to read it from a camera's status).
+type Field<T> = (&'static str, &'static str, fn(&CameraStatus) -> T);
+
+struct Out(String);
+
+impl Out {
+    fn help(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+    fn sample(&mut self, name: &str, labels: &str, v: impl std::fmt::Display) {
+        if labels.is_empty() {
+            let _ = writeln!(self.0, "{name} {v}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{labels}}} {v}");
+        }
+    }
+}
+
+pub fn render(app: &App) -> String {
+    let mut o = Out(String::with_capacity(8192));
+    let statuses: Vec<_> = app
+        .cameras
+        .iter()
+        .map(|c| (c.name().to_owned(), c.status()))
+        .collect();
+    let cam = |n: &str| format!("camera=\"{}\"", label(n));
+
+    o.help(
+        "vigil_camera_state",
+        "gauge",
+        "1 for the camera's current recorder state.",
+    );
+    for (n, s) in &statuses {
+        for st in ["IDLE", "BUFFERING", "RECORDING", "FINALIZING"] {
+            let cur = if s.state.is_empty() { "IDLE" } else { s.state };
+            o.sample(
+                "vigil_camera_state",
+                &format!("{},state=\"{st}\"", cam(n)),
+                u8::from(cur == st),
+            );
+        }
+    }
+    o.help(
+        "vigil_camera_stream_up",
+        "gauge",
+        "1 while the camera's stream is up.",
+    );
+    for (n, s) in &statuses {
+        o.sample("vigil_camera_stream_up", &cam(n), u8::from(s.stream_up));
+    }
+    let counters: [Field<u64>; 8] = [
+        (
+            "vigil_packets_received_total",
+            "Packets received from the camera.",
+            |s| s.counters.packets_in,
+        ),
+        (
+            "vigil_packets_written_total",
+            "Packets written into clips.",
+            |s| s.counters.packets_written,
+        ),
+        (
+            "vigil_packets_buffered_total",
+            "Packets held by the pre-buffer.",
+            |s| s.counters.packets_buffered,
+        ),
+        (
+            "vigil_packets_dropped_total",
+            "Packets dropped (idle, waiting for a keyframe, pool full).",
+            |s| s.counters.packets_dropped,
+        ),
+        (
+            "vigil_clip_write_errors_total",
+            "Failed clip writes.",
+            |s| s.counters.write_errors,
+        ),
+        ("vigil_clips_total", "Clips opened.", |s| {
+            s.recorder.clips_recorded
+        }),
+        ("vigil_motion_events_total", "Motion events.", |s| {
+            s.recorder.motion_events
+        }),
+        (
+            "vigil_overlapping_events_total",
+            "Motion starts that extended an open clip.",
+            |s| s.recorder.overlapping_events,
+        ),
+    ];
+    for (name, help, f) in counters {
+        o.help(name, "counter", help);
+        for (n, s) in &statuses {
+            o.sample(name, &cam(n), f(s));
+        }
+    }
+    let gauges: [Field<f64>; 6] = [
+        (
+            "vigil_buffer_bytes",
+            "Payload bytes held by the pre-buffer (memory and disk).",
+            |s| s.buffer.bytes as f64,
+        ),
+        (
+            "vigil_buffer_memory_bytes",
+            "Bytes of the pre-buffer charged to the pool.",
+            |s| s.buffer.memory_bytes as f64,
+        ),
+        (
+            "vigil_buffer_packets",
+            "Packets held by the pre-buffer.",
+            |s| s.buffer.packets as f64,
+        ),
+        (
+            "vigil_buffer_seconds",
+            "Seconds of video held by the pre-buffer.",
+            |s| s.buffer.duration_secs,
+        ),
+        (
+            "vigil_buffer_dropped_packets",
+            "Packets the pre-buffer dropped (window, pool, ...).",
+            |s| s.buffer.dropped_packets as f64,
+        ),
+        (
+            "vigil_last_pre_roll_seconds",
+            "Achieved pre-roll of the camera's latest clip opened by motion.",
+            |s| {
+                s.recent_clips
+                    .iter()
+                    .chain(s.current_clip.iter())
+                    .find(|c| c.pre_roll_secs > 0.0)
+                    .map_or(0.0, |c| c.pre_roll_secs)
+            },
+        ),
+    ];
+    for (name, help, f) in gauges {
+        o.help(name, "gauge", help);
+        for (n, s) in &statuses {
+            o.sample(name, &cam(n), f(s));
+        }
+    }
+    let h = "vigil_motion_start_latency_seconds";
+    o.help(
+        h,
+        "histogram",
+        "Motion event in to the clip's first bytes (pre-roll included) durable on disk.",
+    );
+    for (n, s) in &statuses {
+        let lat = &s.start_latency;
+        let mut cum = 0;
+        for (i, b) in LATENCY_BUCKETS_MS.iter().enumerate() {
+            cum += lat.counts[i];
+            o.sample(
+                &format!("{h}_bucket"),
+                &format!("{},le=\"{}\"", cam(n), b / 1000.0),
+                cum,
+            );
+        }
+        o.sample(
+            &format!("{h}_bucket"),
+            &format!("{},le=\"+Inf\"", cam(n)),
+            lat.count,
+        );
+        o.sample(&format!("{h}_sum"), &cam(n), lat.sum_ms / 1000.0);
+        o.sample(&format!("{h}_count"), &cam(n), lat.count);
+    }
+    for (name, help, v) in app.onvif_metrics() {
+        o.help(name, "counter", help);
+        for (n, x) in v {
+            o.sample(name, &cam(&n), x);
+        }
+    }
+    let p = app.pool.stats();
+    for (name, help, v) in [
+        (
+            "vigil_pool_limit_bytes",
+            "The buffer pool's byte limit.",
+            p.limit_bytes,
+        ),
+        (
+            "vigil_pool_used_bytes",
+            "Bytes held by all pre-buffers together.",
+            p.used_bytes,
+        ),
+        (
+            "vigil_pool_peak_bytes",
+            "Highest pool use since start.",
+            p.peak_bytes,
+        ),
+        (
+            "vigil_pool_buffers",
+            "Pre-buffers in the pool.",
+            p.buffers as u64,
+        ),
+    ] {
+        o.help(name, "gauge", help);
+        o.sample(name, "", v);
+    }
+    o.0
+}
+
+pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&app),
+    )
+}

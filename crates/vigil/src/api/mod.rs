@@ -1,0 +1,123 @@
+//! The HTTP API of SPEC ("HTTP API"): JSON, times RFC 3339 UTC, errors `{"error": "..."}` with a
+//! 4xx/5xx status. docs/API.md lists every endpoint with an example; `tests/api_doc.rs` runs them.
+//!
+//! When `server.api_token` is set, `/api/*` and `/metrics` need `Authorization: Bearer <token>`.
+//! No response ever contains a camera password, and no id or name in a request can reach a path
+//! outside the storage root (clip files are found through the catalog's keys, which vigil wrote,
+//! and checked again before they are opened).
+
+mod cameras;
+mod metrics;
+mod range;
+mod recordings;
+mod storage;
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::app::App;
+use crate::camera::CameraHandle;
+
+/// An API error: a status and a message, rendered as `{"error": message}`.
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
+
+impl ApiError {
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, msg.into())
+    }
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        ApiError(StatusCode::NOT_FOUND, msg.into())
+    }
+    pub fn internal(msg: impl std::fmt::Display) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, msg.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<crate::catalog::CatalogError> for ApiError {
+    fn from(e: crate::catalog::CatalogError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+pub(crate) fn camera<'a>(app: &'a App, name: &str) -> ApiResult<&'a CameraHandle> {
+    app.camera(name)
+        .ok_or_else(|| ApiError::not_found(format!("no camera named {name:?}")))
+}
+
+/// The API's routes (mounted with the status page and the UI by [`crate::web`]).
+pub fn router(app: Arc<App>) -> Router<Arc<App>> {
+    let api = Router::new()
+        .route("/api/cameras", get(cameras::list))
+        .route("/api/cameras/{camera}/motion", post(cameras::motion))
+        .route(
+            "/api/motion_recording/config/{camera}",
+            get(cameras::get_config).post(cameras::set_config),
+        )
+        .route("/api/motion_recording/stats/{camera}", get(cameras::stats))
+        .route(
+            "/api/motion_recording/buffer_stats/{camera}",
+            get(cameras::buffer_stats),
+        )
+        .route("/api/buffer_pool", get(cameras::buffer_pool))
+        .route("/api/recordings", get(recordings::list))
+        .route(
+            "/api/recordings/{id}",
+            get(recordings::get_one).delete(recordings::delete),
+        )
+        .route("/api/recordings/{id}/file", get(recordings::file))
+        .route("/api/recordings/{id}/protect", post(recordings::protect))
+        .route("/api/events", get(recordings::events))
+        .route("/api/storage", get(storage::storage))
+        .route("/metrics", get(metrics::metrics))
+        .route(
+            "/api/{*rest}",
+            axum::routing::any(|| async { ApiError::not_found("no such endpoint") }),
+        )
+        .layer(axum::middleware::from_fn_with_state(app, require_token));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(|| async { "ok\n" }))
+}
+
+/// Guards `/api/*` and `/metrics` with the bearer token, when one is configured.
+async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let Some(token) = app.config.server.api_token.as_deref() else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => next.run(req).await,
+        Some(_) => ApiError(StatusCode::UNAUTHORIZED, "wrong API token".into()).into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({ "error": "this API needs Authorization: Bearer <token>" })),
+        )
+            .into_response(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,358 @@
+//! Recordings (clips) and motion events: list, one, delete, protect, and the file itself with
+//! HTTP Range support.
+
+use std::path::{Component, Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use vigil_core::time::Time;
+
+use super::range::{self, RangeReply};
+use super::{ApiError, ApiResult};
+use crate::app::App;
+use crate::catalog::{ClipFilter, ClipRow, EventFilter};
+use crate::clips::ClipStatus;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    camera: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+}
+
+/// RFC 3339 (`2026-11-24T22:58:33Z`, with optional fraction and offset) → time.
+pub fn parse_time(field: &str, s: &str) -> ApiResult<Time> {
+    parse_rfc3339(s).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "{field}: not an RFC 3339 time (e.g. 2026-11-24T22:58:33Z): {s:?}"
+        ))
+    })
+}
+
+fn parse_rfc3339(s: &str) -> Option<Time> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d, h, mi, se) = (
+        n(0..4)?,
+        n(5..7)?,
+        n(8..10)?,
+        n(11..13)?,
+        n(14..16)?,
+        n(17..19)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut micros = 0i64;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(frac.len());
+        if digits == 0 {
+            return None;
+        }
+        let f = &frac[..digits.min(6)];
+        micros = f.parse::<i64>().ok()? * 10i64.pow(6 - f.len() as u32);
+        rest = &frac[digits..];
+    }
+    let offset_secs = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
+            let oh = o.get(1..3)?.parse::<i64>().ok()?;
+            let om = o.get(4..6)?.parse::<i64>().ok()?;
+            let v = oh * 3600 + om * 60;
+            if o.starts_with('-') {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return None,
+    };
+    // Days from civil (Howard Hinnant).
+    let yy = if mo <= 2 { y - 1 } else { y };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + se - offset_secs;
+    Some(Time(secs * 1_000_000 + micros))
+}
+
+fn parse_limit(s: Option<&str>) -> ApiResult<Option<u32>> {
+    s.map(|v| {
+        v.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit: must be a number from 1 to 10000 (got {v:?})"
+                ))
+            })
+    })
+    .transpose()
+}
+
+fn clip_json(r: &ClipRow) -> Value {
+    json!({
+        "id": r.id,
+        "camera": r.camera,
+        "start": r.start.map(|t| t.to_string()),
+        "end": r.end.map(|t| t.to_string()),
+        "duration_secs": r.duration_secs,
+        "pre_roll_secs": r.pre_roll_secs,
+        "bytes": r.bytes,
+        "video_codec": r.video_codec,
+        "width": r.width,
+        "height": r.height,
+        "status": r.status,
+        "frames": r.frames,
+        "trigger": r.trigger,
+        "event_id": r.event_id,
+        "protected": r.protected,
+        "close_reason": r.close_reason,
+    })
+}
+
+struct Filter {
+    camera: Option<String>,
+    from: Option<Time>,
+    to: Option<Time>,
+    limit: Option<u32>,
+}
+
+fn query_filter(app: &App, q: ListQuery) -> ApiResult<Filter> {
+    if let Some(c) = &q.camera {
+        if app.camera(c).is_none() && app.catalog.camera_known(c)?.is_none() {
+            return Err(ApiError::not_found(format!("no camera named {c:?}")));
+        }
+    }
+    let from = q
+        .from
+        .as_deref()
+        .map(|s| parse_time("from", s))
+        .transpose()?;
+    let to = q.to.as_deref().map(|s| parse_time("to", s)).transpose()?;
+    Ok(Filter {
+        camera: q.camera,
+        from,
+        to,
+        limit: parse_limit(q.limit.as_deref())?,
+    })
+}
+
+pub async fn list(
+    State(app): State<Arc<App>>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let f = query_filter(&app, q)?;
+    let rows = app.catalog.clips(&ClipFilter {
+        camera: f.camera,
+        from: f.from,
+        to: f.to,
+        limit: Some(f.limit.unwrap_or(100)),
+    })?;
+    Ok(Json(
+        json!({ "recordings": rows.iter().map(clip_json).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn events(
+    State(app): State<Arc<App>>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let f = query_filter(&app, q)?;
+    let rows = app.catalog.events(&EventFilter {
+        camera: f.camera,
+        from: f.from,
+        to: f.to,
+        limit: Some(f.limit.unwrap_or(100)),
+    })?;
+    Ok(Json(json!({ "events": rows })))
+}
+
+fn clip_id(s: &str) -> ApiResult<i64> {
+    s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        ApiError::bad_request(format!("id: must be a positive whole number (got {s:?})"))
+    })
+}
+
+fn find(app: &App, id: &str) -> ApiResult<ClipRow> {
+    let id = clip_id(id)?;
+    app.catalog
+        .clip(id)?
+        .ok_or_else(|| ApiError::not_found(format!("no recording {id}")))
+}
+
+/// The clip's file, refusing any key that could leave the storage root.
+fn clip_path(root: &FsPath, key: &str) -> ApiResult<PathBuf> {
+    let rel = FsPath::new(key);
+    if key.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(ApiError::internal(format!(
+            "refusing a clip key outside the storage root: {key:?}"
+        )));
+    }
+    Ok(root.join(rel))
+}
+
+pub async fn get_one(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(clip_json(&find(&app, &id)?)))
+}
+
+/// Deletes the file, then the row (a crash in between leaves a row without a file, which the
+/// next start's reconciliation drops: the delete completes either way).
+pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let row = find(&app, &id)?;
+    if row.status == ClipStatus::Recording {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("recording {} is still being written", row.id),
+        ));
+    }
+    let path = clip_path(&app.clips_root, &row.key)?;
+    match tokio::fs::remove_file(&path).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(ApiError::internal(format!(
+                "cannot delete {}: {e}",
+                row.key
+            )))
+        }
+    }
+    app.catalog.delete_clip(row.id)?;
+    tracing::info!(id = row.id, key = %row.key, "recording deleted through the API");
+    Ok(Json(json!({ "deleted": row.id })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectBody {
+    protected: bool,
+}
+
+/// `POST /api/recordings/{id}/protect` with `{"protected": true|false}`: protected clips are
+/// never removed by retention.
+pub async fn protect(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let row = find(&app, &id)?;
+    let b: ProtectBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("protected: {e}")))?;
+    app.catalog.set_protected(row.id, b.protected)?;
+    Ok(Json(json!({ "id": row.id, "protected": b.protected })))
+}
+
+pub async fn file(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let row = find(&app, &id)?;
+    let path = clip_path(&app.clips_root, &row.key)?;
+    let mut f = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::not_found(format!("recording {} has no file: {e}", row.id)))?;
+    let len = f.metadata().await.map_err(ApiError::internal)?.len();
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let name = FsPath::new(&row.key).file_name().map_or_else(
+        || "clip.mp4".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut resp = match range::parse(range, len) {
+        RangeReply::Unsatisfiable => {
+            let mut r = ApiError(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!("range not satisfiable for {len} bytes"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(r);
+        }
+        RangeReply::Full => {
+            let body = Body::from_stream(tokio_util::io::ReaderStream::new(f));
+            let mut r = Response::new(body);
+            r.headers_mut().insert(header::CONTENT_LENGTH, len.into());
+            r
+        }
+        RangeReply::Partial { start, end } => {
+            f.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(ApiError::internal)?;
+            let n = end - start + 1;
+            let body = Body::from_stream(tokio_util::io::ReaderStream::new(f.take(n)));
+            let mut r = Response::new(body);
+            *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+            r.headers_mut().insert(header::CONTENT_LENGTH, n.into());
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            r
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        let t = Time(1_795_561_113_250_000);
+        assert_eq!(parse_rfc3339("2026-11-24T22:58:33.250Z"), Some(t));
+        assert_eq!(parse_rfc3339(&t.to_string()), Some(t));
+        assert_eq!(parse_rfc3339("2026-11-24T23:58:33.25+01:00"), Some(t));
+        assert_eq!(
+            parse_rfc3339("2026-11-24T22:58:33Z"),
+            Some(Time(1_795_561_113_000_000))
+        );
+        for bad in [
+            "",
+            "2026-11-24",
+            "2026-13-01T00:00:00Z",
+            "2026-11-24T22:58:33",
+            "yesterday",
+            "2026-11-24T22:58:33.Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_cannot_leave_the_root() {
+        let root = FsPath::new("/data/clips");
+        assert!(clip_path(root, "cam/2026-11-24/x.mp4").is_ok());
+        for bad in ["../etc/passwd", "/etc/passwd", "cam/../../x", ""] {
+            assert!(clip_path(root, bad).is_err(), "{bad}");
+        }
+    }
+}
