@@ -99,6 +99,7 @@ impl App {
         store: &ClipStore,
         spool_root: &Path,
     ) -> anyhow::Result<()> {
+        self.catalog.camera_id(&cam.name)?;
         // Settings saved through the API outlive the config file's.
         let settings = match self.catalog.load_settings(&cam.name, &cam.settings) {
             Ok(Some(s)) => {
