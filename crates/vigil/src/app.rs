@@ -13,7 +13,8 @@ use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
 use vigil_core::time::{Clock, Time};
 
-use crate::camera::{self, CameraHandle, CameraMsg, CameraPipeline};
+use crate::camera::{self, CameraHandle, CameraMsg, CameraPipeline, Notice};
+use crate::retention::Retention;
 use crate::catalog::{notice_sink, Catalog, ReconcileReport};
 use crate::clips::{safe_name, ClipStore};
 use crate::config::{CameraConfig, Config};
@@ -35,13 +36,21 @@ pub struct App {
     /// Per camera name, the health of its ONVIF event client (cameras without ONVIF have none).
     pub onvif: std::collections::HashMap<String, Arc<dyn EventSourceHealth>>,
     pub catalog: Arc<Catalog>,
+    pub retention: Arc<Retention>,
+    retention_kick: std::sync::mpsc::Sender<()>,
     pub cameras: Vec<CameraHandle>,
     pub pool: Pool,
     pub clock: Arc<dyn Clock>,
     pub started_at: Time,
     pub clips_root: PathBuf,
+    /// Recent samples for the web UI's graphs (filled while the HTTP server runs).
+    pub history: crate::web::history::History,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// Stops the async camera tasks (RTSP ingest, ONVIF events).
+    stop_tasks: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    ingest: std::collections::HashMap<String, Arc<crate::ingest::rtsp::IngestStats>>,
 }
 
 impl App {
@@ -73,16 +82,35 @@ impl App {
             }
             _ => {}
         }
+        let retention = Arc::new(Retention::new(
+            catalog.clone(),
+            clips_root.clone(),
+            config.retention_policy(),
+        ));
+        let (retention_kick, kicked) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let retention_thread = {
+            let (r, clock, stop) = (retention.clone(), clock.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("retention".into())
+                .spawn(move || run_retention(&r, &*clock, &kicked, &stop))?
+        };
         let mut app = App {
             onvif: Default::default(),
+            retention,
+            retention_kick,
             catalog,
             pool: Pool::new(config.pool_limit),
             started_at: clock.now(),
             clips_root,
+            history: Default::default(),
             clock,
             cameras: Vec::new(),
-            stop: Arc::new(AtomicBool::new(false)),
-            threads: Vec::new(),
+            stop,
+            threads: vec![retention_thread],
+            stop_tasks: tokio::sync::watch::channel(false).0,
+            tasks: Vec::new(),
+            ingest: Default::default(),
             config,
         };
         let store = ClipStore::new(&app.clips_root);
@@ -118,8 +146,16 @@ impl App {
             BufferConfig::from_settings(&settings, spool.clone()),
         )?;
         let pipeline = CameraPipeline::new(&cam.name, settings, buffer, store.clone(), spool);
-        let sink = notice_sink(self.catalog.clone(), self.clips_root.clone());
-        let handle = camera::spawn(pipeline, self.clock.clone(), sink)?;
+        let mut sink = notice_sink(self.catalog.clone(), self.clips_root.clone());
+        let kick = self.retention_kick.clone();
+        let handle = camera::spawn(pipeline, self.clock.clone(), move |camera, n| {
+            sink(camera, n);
+            // Retention runs after every closed clip, and at once when a write failed (a full
+            // disk is exactly when it must make room).
+            if matches!(n, Notice::ClipClosed(_) | Notice::WriteFailed { .. }) {
+                let _ = kick.send(());
+            }
+        })?;
         match cam.url.as_deref() {
             Some(url) if url.starts_with("file:") => {
                 let path = path_from_url(url).with_context(|| format!("bad file: URL {url:?}"))?;
@@ -139,8 +175,30 @@ impl App {
                         })?,
                 );
             }
-            Some(url) => anyhow::bail!("no ingest for {url:?} yet"),
-            None => anyhow::bail!("no stream URL"),
+            // An rtsp:// URL, or none (then the camera's ONVIF service gives it).
+            _ => {
+                let stats = Arc::new(crate::ingest::rtsp::IngestStats::new());
+                self.ingest.insert(cam.name.clone(), stats.clone());
+                let task = crate::live::spawn_rtsp(
+                    cam,
+                    self.clock.clone(),
+                    handle.sender(),
+                    stats,
+                    self.stop_tasks.subscribe(),
+                );
+                self.tasks.push(task);
+            }
+        }
+        if let Some(device) = cam.onvif.as_deref() {
+            let (task, health) = crate::live::spawn_onvif(
+                cam,
+                device,
+                self.clock.clone(),
+                handle.sender(),
+                self.stop_tasks.subscribe(),
+            );
+            self.tasks.push(task);
+            self.onvif.insert(cam.name.clone(), health);
         }
         info!(camera = %cam.name, "camera started");
         self.cameras.push(handle);
@@ -184,9 +242,29 @@ impl App {
         ]
     }
 
-    /// Conditions a user should see: failed clip writes now; a full disk and others later.
+    /// Conditions a user should see: a clip that could not be written (a full disk), free space
+    /// below `min_free` that retention can't fix, retention failing.
     pub fn alerts(&self) -> Vec<serde_json::Value> {
         let mut out = Vec::new();
+        let policy = self.retention.policy();
+        if let (Some(min), Some(disk)) = (policy.min_free, self.retention.disk()) {
+            let want = match min {
+                crate::config::MinFree::Bytes(b) => b,
+                crate::config::MinFree::Percent(p) => (disk.total_bytes as f64 * p / 100.0) as u64,
+            };
+            if disk.free_bytes < want {
+                out.push(serde_json::json!({
+                    "kind": "low_free_space",
+                    "message": format!(
+                        "{} bytes free under the storage root, below storage.min_free ({want} bytes), and retention can't free more (the rest is protected or being written)",
+                        disk.free_bytes
+                    ),
+                }));
+            }
+        }
+        if let Some(e) = self.retention.state().last_error {
+            out.push(serde_json::json!({ "kind": "retention", "message": e }));
+        }
         for c in &self.cameras {
             let s = c.status();
             if let Some((at, msg)) = &s.last_error {
@@ -213,14 +291,61 @@ impl App {
     }
 
     /// Stops sources, then closes every camera's open clip cleanly.
-    pub fn shutdown(self) {
+    /// Stops the sources (ONVIF clients unsubscribe), then closes every camera's open clip.
+    pub async fn shutdown(self) {
         info!("stopping: closing open clips");
         self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads {
-            let _ = t.join();
+        let _ = self.stop_tasks.send(true);
+        for t in self.tasks {
+            // An ONVIF client unsubscribes before it returns: give it a few seconds.
+            if tokio::time::timeout(std::time::Duration::from_secs(5), t).await.is_err() {
+                warn!("a camera task did not stop within 5 s");
+            }
         }
-        for cam in self.cameras {
-            cam.shutdown();
+        let (threads, cameras) = (self.threads, self.cameras);
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+            for cam in cameras {
+                cam.shutdown();
+            }
+        })
+        .await;
+    }
+
+    /// Ingest figures of a camera's RTSP stream (none for `file:` cameras).
+    pub fn ingest_stats(&self, camera: &str) -> Option<crate::ingest::rtsp::IngestSnapshot> {
+        self.ingest.get(camera).map(|s| s.snapshot())
+    }
+}
+
+/// How often retention runs when nothing asks it to.
+pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The retention thread: at start, every [`RETENTION_EVERY`], and whenever kicked.
+fn run_retention(
+    r: &Retention,
+    clock: &dyn Clock,
+    kicked: &std::sync::mpsc::Receiver<()>,
+    stop: &AtomicBool,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut next = clock.now();
+    while !stop.load(Ordering::Relaxed) {
+        let now = clock.now();
+        if now >= next {
+            r.run(now);
+            next = now.plus(RETENTION_EVERY);
+        }
+        // Wake at least every 100 ms to notice a stop request.
+        match kicked.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(()) => {
+                while kicked.try_recv().is_ok() {}
+                next = clock.now();
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }
@@ -264,6 +389,6 @@ pub async fn serve(
     let app = Arc::new(app);
     crate::web::serve(listener, app.clone(), shutdown).await?;
     let app = Arc::into_inner(app).context("the HTTP server still holds the app")?;
-    tokio::task::spawn_blocking(move || app.shutdown()).await?;
+    app.shutdown().await;
     Ok(())
 }

@@ -261,6 +261,9 @@ pub struct CameraEntry {
     /// Extra ONVIF topics that mean motion, e.g. `"tns1:VideoAnalytics/tnshik:MotionAlarm"`.
     #[serde(default)]
     pub onvif_topics: Vec<String>,
+    /// This camera's retention by age (overrides `storage.max_age_days`).
+    #[serde(default)]
+    pub max_age_days: Option<u32>,
     #[serde(flatten)]
     pub recording: RecordingKeys,
 }
@@ -291,6 +294,7 @@ pub struct CameraConfig {
     pub password: Option<String>,
     pub transport: Transport,
     pub onvif_topics: Vec<String>,
+    pub max_age_days: Option<u32>,
     pub settings: RecordingSettings,
 }
 
@@ -306,6 +310,21 @@ pub struct Config {
 }
 
 impl Config {
+    /// The retention policy of `[storage]` and the cameras' own `max_age_days`.
+    pub fn retention_policy(&self) -> crate::retention::Policy {
+        let days = |d: u32| std::time::Duration::from_secs(u64::from(d) * 86_400);
+        crate::retention::Policy {
+            max_age: self.storage.max_age_days.map(days),
+            camera_max_age: self
+                .cameras
+                .iter()
+                .filter_map(|c| Some((c.name.clone(), days(c.max_age_days?))))
+                .collect(),
+            max_bytes: self.storage.max_bytes.map(|b| b.0),
+            min_free: self.storage.min_free,
+        }
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
@@ -379,6 +398,9 @@ impl Config {
                     ));
                 }
             }
+            if let Some(0) = c.max_age_days {
+                return Err(invalid(format!("{prefix}max_age_days"), "must be at least 1"));
+            }
             let settings = c.recording.apply(defaults.clone(), &prefix)?;
             cameras.push(CameraConfig {
                 name: name.to_owned(),
@@ -388,6 +410,7 @@ impl Config {
                 password: c.password,
                 transport: c.transport,
                 onvif_topics: c.onvif_topics,
+                max_age_days: c.max_age_days,
                 settings,
             });
         }

@@ -94,6 +94,7 @@ pub fn demo_config(opts: &DemoOptions) -> anyhow::Result<Config> {
             password: None,
             transport: Transport::Tcp,
             onvif_topics: Vec::new(),
+            max_age_days: None,
             settings: demo_settings(),
         });
     }
@@ -170,12 +171,17 @@ fn run_script(
                     source,
                     until: None,
                     received: std::time::Instant::now(),
+                    camera_time: None,
                 },
-                Step::End(source) => CameraMsg::MotionEnd { source },
+                Step::End(source) => CameraMsg::MotionEnd {
+                    source,
+                    camera_time: None,
+                },
                 Step::Pulse(source, secs) => CameraMsg::MotionStart {
                     source,
                     until: Some(clock.now().plus(Duration::from_secs_f64(secs))),
                     received: std::time::Instant::now(),
+                    camera_time: None,
                 },
             };
             if tx.send(msg).is_err() {

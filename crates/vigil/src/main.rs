@@ -37,6 +37,11 @@ enum Cmd {
         #[arg(long, value_name = "SECS")]
         exit_after: Option<f64>,
     },
+    /// Validate a configuration file and probe every camera (RTSP, ONVIF); exit 0 when all work.
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Print an MP4 file's box tree.
     Inspect { file: PathBuf },
     /// Cut a clip's torn tail back to its last whole fragment (after a crash).
@@ -94,6 +99,15 @@ fn real_main() -> anyhow::Result<()> {
                 listen,
                 exit_after,
             }))
+        }
+        Cmd::Check { config } => {
+            let config = vigil::config::Config::load(&config)?;
+            let ok = runtime()?.block_on(vigil::check::check(&config, |line| println!("{line}")));
+            if ok {
+                Ok(())
+            } else {
+                anyhow::bail!("some cameras failed the check")
+            }
         }
         Cmd::Inspect { file } => {
             let data =

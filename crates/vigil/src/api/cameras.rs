@@ -35,6 +35,8 @@ struct StreamJson {
     width: u16,
     height: u16,
     packets: u64,
+    /// RTSP session figures (connected, reconnects, last error, backoff); `null` for `file:`.
+    ingest: Option<crate::ingest::rtsp::IngestSnapshot>,
 }
 
 /// `rtsp://user:pass@host/x` → `rtsp://user@host/x`: never show a password.
@@ -84,6 +86,7 @@ pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
                     width: s.width,
                     height: s.height,
                     packets: s.counters.packets_in,
+                    ingest: app.ingest_stats(c.name()),
                 },
                 onvif: app.onvif_health(c.name()),
                 clips_recorded: s.recorder.clips_recorded,
@@ -278,14 +281,17 @@ pub async fn motion(
             source: MotionSource::Api,
             until: duration.map(|d| now.plus(d)),
             received,
+            camera_time: None,
         },
         "pulse" => CameraMsg::MotionStart {
             source: MotionSource::Api,
             until: Some(now.plus(duration.unwrap_or(Duration::from_secs(5)))),
             received,
+            camera_time: None,
         },
         "stop" => CameraMsg::MotionEnd {
             source: MotionSource::Api,
+            camera_time: None,
         },
         other => {
             return Err(ApiError::bad_request(format!(

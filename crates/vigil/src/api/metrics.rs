@@ -186,6 +186,55 @@ pub fn render(app: &App) -> String {
             o.sample(name, &cam(&n), x);
         }
     }
+    if let Some(d) = app.retention.disk() {
+        o.help(
+            "vigil_disk_total_bytes",
+            "gauge",
+            "Size of the filesystem under the storage root.",
+        );
+        o.sample("vigil_disk_total_bytes", "", d.total_bytes);
+        o.help(
+            "vigil_disk_free_bytes",
+            "gauge",
+            "Free bytes under the storage root.",
+        );
+        o.sample("vigil_disk_free_bytes", "", d.free_bytes);
+    }
+    let usage = app.catalog.usage().unwrap_or_default();
+    o.help(
+        "vigil_storage_clip_bytes",
+        "gauge",
+        "Bytes of clips held, per camera.",
+    );
+    for u in &usage {
+        o.sample("vigil_storage_clip_bytes", &cam(&u.camera), u.bytes);
+    }
+    o.help("vigil_storage_clips", "gauge", "Clips held, per camera.");
+    for u in &usage {
+        o.sample("vigil_storage_clips", &cam(&u.camera), u.clips);
+    }
+    let r = app.retention.state();
+    o.help(
+        "vigil_retention_deleted_clips_total",
+        "counter",
+        "Clips retention deleted, by rule.",
+    );
+    for reason in ["max_age", "max_bytes", "min_free"] {
+        let n = r.deleted_by_reason.get(reason).copied().unwrap_or(0);
+        o.sample(
+            "vigil_retention_deleted_clips_total",
+            &format!("reason=\"{reason}\""),
+            n,
+        );
+    }
+    o.help(
+        "vigil_retention_deleted_bytes_total",
+        "counter",
+        "Bytes retention freed.",
+    );
+    o.sample("vigil_retention_deleted_bytes_total", "", r.deleted_bytes);
+    o.help("vigil_alerts", "gauge", "Alerts raised (see /api/storage).");
+    o.sample("vigil_alerts", "", app.alerts().len());
     let p = app.pool.stats();
     for (name, help, v) in [
         (

@@ -84,6 +84,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/api/recordings/{id}/protect", post(recordings::protect))
         .route("/api/events", get(recordings::events))
         .route("/api/storage", get(storage::storage))
+        .route("/api/history", get(crate::web::history::get))
         .route("/metrics", get(metrics::metrics))
         .route(
             "/api/{*rest}",
@@ -100,12 +101,14 @@ async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) ->
     let Some(token) = app.config.server.api_token.as_deref() else {
         return next.run(req).await;
     };
+    let query = query_token(req.uri());
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(str::trim)
+        .or(query.as_deref());
     match given {
         Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => next.run(req).await,
         Some(_) => ApiError(StatusCode::UNAUTHORIZED, "wrong API token".into()).into_response(),
@@ -118,6 +121,47 @@ async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) ->
     }
 }
 
+/// `?token=` on a clip's file (`/api/recordings/{id}/file`) and nowhere else: a `<video>` or a
+/// download link cannot send a header. (The UI's page sets `Referrer-Policy: no-referrer`.)
+fn query_token(uri: &axum::http::Uri) -> Option<String> {
+    let id = uri
+        .path()
+        .strip_prefix("/api/recordings/")?
+        .strip_suffix("/file")?;
+    if id.is_empty() || id.contains('/') {
+        return None;
+    }
+    let axum::extract::Query(q) =
+        axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(uri)
+            .ok()?;
+    q.get("token").cloned()
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_token;
+
+    #[test]
+    fn query_token_is_taken_on_a_clip_file_only() {
+        let t = |u: &str| query_token(&u.parse().unwrap());
+        assert_eq!(
+            t("/api/recordings/7/file?token=s3cret").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            t("/api/recordings/7/file?x=1&token=a%2Bb%20c").as_deref(),
+            Some("a+b c")
+        );
+        assert_eq!(t("/api/recordings/7/file"), None);
+        assert_eq!(t("/api/recordings/7?token=s3cret"), None);
+        assert_eq!(t("/api/recordings?token=s3cret"), None);
+        assert_eq!(t("/api/recordings//file?token=s3cret"), None);
+        assert_eq!(t("/api/recordings/7/x/file?token=s3cret"), None);
+        assert_eq!(t("/api/cameras?token=s3cret"), None);
+        assert_eq!(t("/metrics?token=s3cret"), None);
+    }
 }

@@ -1,7 +1,6 @@
 //! `GET /api/storage`: the disk under the storage root, what each camera holds, the retention
 //! settings, and alerts.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -11,24 +10,7 @@ use serde_json::{json, Value};
 use super::ApiResult;
 use crate::app::App;
 use crate::config::MinFree;
-
-/// Total, used and free bytes of the filesystem holding `path` (free = what we may still use).
-pub fn disk_usage(path: &Path) -> std::io::Result<(u64, u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path with a NUL byte")
-    })?;
-    // SAFETY: statvfs writes into the zeroed struct we own; `c` is a valid C string.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let frsize = st.f_frsize as u64;
-    let total = st.f_blocks as u64 * frsize;
-    let free = st.f_bavail as u64 * frsize;
-    let used = total.saturating_sub(st.f_bfree as u64 * frsize);
-    Ok((total, used, free))
-}
+use crate::retention::disk_usage;
 
 pub async fn storage(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
     let disk = match disk_usage(&app.clips_root) {
@@ -53,8 +35,12 @@ pub async fn storage(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
         "cameras": usage,
         "retention": {
             "max_age_days": s.max_age_days,
+            "camera_max_age_days": app.config.cameras.iter()
+                .filter_map(|c| Some((c.name.clone(), c.max_age_days?)))
+                .collect::<std::collections::BTreeMap<_, _>>(),
             "max_bytes": s.max_bytes.map(|b| b.0),
             "min_free": min_free,
+            "state": app.retention.state(),
         },
         "alerts": app.alerts(),
     })))

@@ -4,8 +4,10 @@
 //! or a broken stream on one camera never holds up another. The worker keeps a [`CameraStatus`]
 //! snapshot fresh for whoever wants to show it.
 
+mod clip;
 mod pipeline;
 
+pub use clip::RETRY_EVERY;
 pub use pipeline::{
     CameraPipeline, LatencyHistogram, Notice, PipelineCounters, LATENCY_BUCKETS_MS,
 };
@@ -38,9 +40,12 @@ pub enum CameraMsg {
         /// When vigil received the event: the start latency (event in → pre-roll durable on
         /// disk) is measured from here.
         received: std::time::Instant,
+        /// The camera's own time for the event, when it sent one (ONVIF UtcTime).
+        camera_time: Option<Time>,
     },
     MotionEnd {
         source: MotionSource,
+        camera_time: Option<Time>,
     },
     Configure(RecordingSettings),
     Shutdown,
@@ -205,12 +210,20 @@ fn worker(
                         source,
                         until,
                         received,
+                        camera_time,
                     } => {
+                        p.set_camera_time(camera_time);
                         if p.motion_start(source, until, now) {
                             p.note_start_latency(received.elapsed());
                         }
                     }
-                    CameraMsg::MotionEnd { source } => p.motion_end(source, now),
+                    CameraMsg::MotionEnd {
+                        source,
+                        camera_time,
+                    } => {
+                        p.set_camera_time(camera_time);
+                        p.motion_end(source, now)
+                    }
                     CameraMsg::Configure(s) => {
                         if let Err(e) = p.configure(s, now) {
                             tracing::warn!(camera = %p.name(), "settings refused: {e}");

@@ -7,12 +7,12 @@
 //! quickly.
 //!
 //! Failures stay inside the camera: a clip that can't be written is closed valid (the fMP4 writer
-//! cuts back to its last whole fragment), logged, and the recorder carries on.
+//! cuts back to its last whole fragment), logged, and recording resumes in a new file once it
+//! can (see [`super::clip`]).
 
 use std::sync::Arc;
 
 use tracing::{error, info, warn};
-use vigil_core::fmp4::ClipWriter;
 use vigil_core::packet::{Packet, StreamParams};
 use vigil_core::pool::BufferHandle;
 use vigil_core::prebuffer::{BufferConfig, PushOutcome};
@@ -22,7 +22,8 @@ use vigil_core::recorder::{
 use vigil_core::settings::{RecordingSettings, SettingsError};
 use vigil_core::time::Time;
 
-use crate::clips::{ClipRecord, ClipStatus, ClipStore};
+use super::clip::{ClipSlot, Report};
+use crate::clips::{ClipRecord, ClipStore};
 use crate::ingest::SourceEvent;
 
 /// Something the pipeline did that the rest of vigil (status page, later the catalog) wants to know.
@@ -37,6 +38,8 @@ pub enum Notice {
         event: u64,
         source: MotionSource,
         at: Time,
+        /// The camera's own time for it, when the source gave one.
+        camera_time: Option<Time>,
     },
     MotionOverlap {
         event: u64,
@@ -47,6 +50,7 @@ pub enum Notice {
         event: u64,
         at: Time,
         timed_out: bool,
+        camera_time: Option<Time>,
     },
     ClipOpened(ClipRecord),
     /// The pre-roll is in the clip: its start (first frame) and achieved pre-roll are known.
@@ -54,6 +58,20 @@ pub enum Notice {
     ClipClosed(ClipRecord),
     /// A clip closed with no video frame in it; its file was removed.
     ClipDiscarded(ClipRecord),
+    /// Writing a clip failed (a full disk, an I/O error); the clip was closed valid.
+    WriteFailed { at: Time, message: String },
+}
+
+/// Borrows the pipeline's reporting fields for the clip slot (disjoint from `self.clip`).
+macro_rules! report {
+    ($s:ident) => {
+        Report {
+            camera: &$s.name,
+            notices: &mut $s.notices,
+            counters: &mut $s.counters,
+            last_error: &mut $s.last_error,
+        }
+    };
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -72,19 +90,11 @@ struct EventInfo {
     source: MotionSource,
 }
 
-struct OpenClip {
-    writer: Option<ClipWriter>,
-    record: ClipRecord,
-    /// Clips opened by motion (not rollover or codec change) report their achieved pre-roll:
-    /// the time from their first frame to the newest packet when motion started.
-    measure_pre_roll: bool,
-}
 
 pub struct CameraPipeline {
     name: String,
     recorder: Recorder,
     buffer: BufferHandle,
-    store: ClipStore,
     spool_dir: std::path::PathBuf,
     settings: RecordingSettings,
     params: Option<Arc<StreamParams>>,
@@ -92,13 +102,15 @@ pub struct CameraPipeline {
     /// Time of the newest packet of this stream session.
     newest_packet: Option<Time>,
     event: Option<EventInfo>,
-    clip: Option<OpenClip>,
+    clip: ClipSlot,
     notices: Vec<Notice>,
     counters: PipelineCounters,
     start_latency: LatencyHistogram,
     last_error: Option<(Time, String)>,
     /// The time of the input being handled.
     now: Time,
+    /// The camera's time for the motion input being handled, if it gave one.
+    camera_time: Option<Time>,
 }
 
 /// Motion event in → first clip bytes (pre-roll included) durable on disk.
@@ -142,19 +154,19 @@ impl CameraPipeline {
             name: name.to_owned(),
             recorder: Recorder::new(RecorderConfig::from_settings(&settings)),
             buffer,
-            store,
             spool_dir,
             settings,
             params: None,
             stream_up: false,
             newest_packet: None,
             event: None,
-            clip: None,
+            clip: ClipSlot::new(store),
             notices: Vec::new(),
             counters: PipelineCounters::default(),
             start_latency: LatencyHistogram::default(),
             last_error: None,
             now: Time::ZERO,
+            camera_time: None,
         }
     }
 
@@ -183,7 +195,7 @@ impl CameraPipeline {
         self.counters
     }
     pub fn current_clip(&self) -> Option<&ClipRecord> {
-        self.clip.as_ref().map(|c| &c.record)
+        self.clip.current()
     }
     pub fn next_deadline(&self) -> Option<Time> {
         self.recorder.next_deadline()
@@ -276,6 +288,12 @@ impl CameraPipeline {
         self.now = now;
         let actions = self.recorder.handle(input, now);
         self.execute(actions, packet, now);
+        self.camera_time = None;
+    }
+
+    /// The camera's own time for the next motion start or end handed in (ONVIF's UtcTime).
+    pub fn set_camera_time(&mut self, t: Option<Time>) {
+        self.camera_time = t;
     }
 
     fn execute(&mut self, actions: Actions, mut packet: Option<Packet>, now: Time) {
@@ -289,7 +307,12 @@ impl CameraPipeline {
                     info!(camera = %self.name, event, %source, "motion started");
                     self.event = Some(EventInfo { id: event, source });
                     self.notices
-                        .push(Notice::MotionStarted { event, source, at });
+                        .push(Notice::MotionStarted {
+                            event,
+                            source,
+                            at,
+                            camera_time: self.camera_time,
+                        });
                 }
                 Action::MotionOverlap { event, source, at } => {
                     info!(camera = %self.name, event, %source, "overlapping motion extends the clip");
@@ -306,6 +329,7 @@ impl CameraPipeline {
                         event,
                         at,
                         timed_out,
+                        camera_time: if timed_out { None } else { self.camera_time },
                     });
                 }
                 Action::OpenClip { event, reason } => self.open_clip(event, reason, now),
@@ -323,7 +347,12 @@ impl CameraPipeline {
 
     fn route(&mut self, route: PacketRoute, p: Packet) {
         match route {
-            PacketRoute::Write => self.write(&p),
+            PacketRoute::Write => {
+                let params = self.params.clone();
+                let now = self.now;
+                let mut r = report!(self);
+                self.clip.write(&p, params.as_deref(), now, &mut r);
+            }
             PacketRoute::Buffer => match self.buffer.push(p) {
                 Ok(PushOutcome::Held) => self.counters.packets_buffered += 1,
                 Ok(PushOutcome::Dropped(_)) => self.counters.packets_dropped += 1,
@@ -336,87 +365,21 @@ impl CameraPipeline {
         }
     }
 
-    fn write(&mut self, p: &Packet) {
-        let Some(clip) = self.clip.as_mut() else {
-            self.counters.packets_dropped += 1;
-            return;
-        };
-        let Some(w) = clip.writer.as_mut() else {
-            self.counters.packets_dropped += 1;
-            return;
-        };
-        match w.write(p) {
-            Ok(_) => self.counters.packets_written += 1,
-            Err(e) => {
-                // The writer has cut the file back to its last whole fragment: close it there.
-                self.counters.write_errors += 1;
-                self.last_error = Some((self.now, format!("clip write failed: {e}")));
-                error!(camera = %self.name, path = %clip.record.path.display(), "clip write failed, closing the clip: {e}");
-                if let Some(w) = clip.writer.take() {
-                    Self::finish_into(w, &mut clip.record);
-                }
-            }
-        }
-    }
-
     fn open_clip(&mut self, event: u64, reason: OpenReason, now: Time) {
-        if self.clip.is_some() {
-            // The recorder always closes before it opens; be safe anyway.
-            self.close_clip("replaced");
-        }
         let Some(params) = self.params.clone() else {
             error!(camera = %self.name, "cannot open a clip: no stream parameters yet");
             return;
         };
-        let ev = self.event.filter(|e| e.id == event);
-        let trigger = ev.map_or("unknown", |e| e.source.as_str());
+        let trigger = self
+            .event
+            .filter(|e| e.id == event)
+            .map_or("unknown", |e| e.source.as_str());
         let measure_pre_roll = matches!(
             reason,
             OpenReason::Motion | OpenReason::Reconnected | OpenReason::Enabled
         );
-        let mut record = ClipRecord {
-            camera: self.name.clone(),
-            path: Default::default(),
-            event,
-            start: None,
-            end: None,
-            duration_secs: 0.0,
-            bytes: 0,
-            video_codec: params.video.codec.name(),
-            width: params.video.width,
-            height: params.video.height,
-            pre_roll_secs: 0.0,
-            frames: 0,
-            trigger,
-            status: ClipStatus::Recording,
-            close_reason: None,
-        };
-        let writer = self
-            .store
-            .new_clip_path(&self.name, now, event)
-            .map_err(|e| e.to_string())
-            .and_then(|path| {
-                record.path = path.clone();
-                ClipWriter::create(&path, &params).map_err(|e| e.to_string())
-            });
-        let writer = match writer {
-            Ok(w) => {
-                info!(camera = %self.name, event, reason = reason.as_str(), path = %record.path.display(), "clip opened");
-                self.notices.push(Notice::ClipOpened(record.clone()));
-                Some(w)
-            }
-            Err(e) => {
-                self.counters.write_errors += 1;
-                self.last_error = Some((now, format!("cannot open a clip: {e}")));
-                error!(camera = %self.name, "cannot open a clip: {e}");
-                None
-            }
-        };
-        self.clip = Some(OpenClip {
-            writer,
-            record,
-            measure_pre_roll,
-        });
+        let mut r = report!(self);
+        self.clip.open(event, reason.as_str(), measure_pre_roll, trigger, &params, now, &mut r);
     }
 
     fn flush_pre_buffer(&mut self, now: Time) {
@@ -433,30 +396,10 @@ impl CameraPipeline {
         };
         let first = packets.first().map(|p| p.time);
         let n = packets.len();
-        if let Some(clip) = self.clip.as_mut() {
-            if let (true, Some(first)) = (clip.measure_pre_roll, first) {
-                clip.record.pre_roll_secs = at.secs_since(first).max(0.0);
-            }
-            if first.is_some() {
-                clip.record.start = first;
-                self.notices.push(Notice::ClipStarted(clip.record.clone()));
-            }
-            if let Some(w) = clip.writer.as_mut() {
-                // The whole pre-roll, made durable at once with one sync: it is what a user
-                // most fears losing.
-                match w.write_batch(&packets) {
-                    Ok(queued) => self.counters.packets_written += queued as u64,
-                    Err(e) => {
-                        self.counters.write_errors += 1;
-                        self.last_error = Some((now, format!("clip write failed: {e}")));
-                        error!(camera = %self.name, "clip write failed, closing the clip: {e}");
-                        if let Some(w) = clip.writer.take() {
-                            Self::finish_into(w, &mut clip.record);
-                        }
-                    }
-                }
-            }
-        }
+        // The whole pre-roll, made durable at once with one sync: it is what a user most fears
+        // losing.
+        let mut r = report!(self);
+        self.clip.write_pre_roll(&packets, at, now, &mut r);
         let follow = self
             .recorder
             .handle(Input::Flushed { first, packets: n }, now);
@@ -464,53 +407,8 @@ impl CameraPipeline {
     }
 
     fn close_clip(&mut self, reason: &'static str) {
-        let Some(mut clip) = self.clip.take() else {
-            return;
-        };
-        if let Some(w) = clip.writer.take() {
-            Self::finish_into(w, &mut clip.record);
-        }
-        if clip.record.frames == 0 {
-            // E.g. the stream was lost before the clip's first keyframe: nothing worth keeping.
-            info!(camera = %self.name, path = %clip.record.path.display(), reason, "discarded a clip with no frames");
-            if let Err(e) = std::fs::remove_file(&clip.record.path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    warn!(camera = %self.name, "cannot remove empty clip: {e}");
-                }
-            }
-            self.notices.push(Notice::ClipDiscarded(clip.record));
-            return;
-        }
-        clip.record.close_reason = Some(reason);
-        if clip.record.status == ClipStatus::Recording {
-            clip.record.status = ClipStatus::Complete;
-        }
-        info!(
-            camera = %self.name,
-            path = %clip.record.path.display(),
-            duration_secs = format!("{:.2}", clip.record.duration_secs),
-            pre_roll_secs = format!("{:.2}", clip.record.pre_roll_secs),
-            bytes = clip.record.bytes,
-            reason,
-            "clip closed"
-        );
-        self.notices.push(Notice::ClipClosed(clip.record));
-    }
-
-    fn finish_into(w: ClipWriter, record: &mut ClipRecord) {
-        let summary = match w.finish() {
-            Ok(s) => s,
-            Err(e) => {
-                error!(path = %record.path.display(), "finishing clip failed: {e}");
-                return;
-            }
-        };
-        record.start = summary.start;
-        record.end = summary.end;
-        record.duration_secs = summary.duration_secs;
-        record.bytes = summary.bytes;
-        record.frames = summary.video_samples;
-        record.status = ClipStatus::Complete;
+        let mut r = report!(self);
+        self.clip.close(reason, &mut r);
     }
 }
 

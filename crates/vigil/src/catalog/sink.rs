@@ -61,9 +61,14 @@ fn apply(
     clips: &mut HashMap<PathBuf, i64>,
 ) -> super::Result<()> {
     match notice {
-        Notice::State { .. } => {}
-        Notice::MotionStarted { event, source, at } => {
-            let id = cat.insert_event(camera, source.as_str(), *at, None)?;
+        Notice::State { .. } | Notice::WriteFailed { .. } => {}
+        Notice::MotionStarted {
+            event,
+            source,
+            at,
+            camera_time,
+        } => {
+            let id = cat.insert_event(camera, source.as_str(), *at, *camera_time)?;
             events.insert(*event, id);
         }
         Notice::MotionOverlap { event, .. } => {
@@ -75,9 +80,10 @@ fn apply(
             event,
             at,
             timed_out,
+            camera_time,
         } => {
             if let Some(id) = events.get(event) {
-                cat.end_event(*id, *at, *timed_out, None)?;
+                cat.end_event(*id, *at, *timed_out, *camera_time)?;
             }
             // Keep the mapping: an event revived during its post-roll ends again later. Old
             // events are dropped once the map grows, as they can no longer change.

@@ -2,6 +2,7 @@
 //! camera worker doesn't care which kind it has.
 
 pub mod file;
+pub mod rtsp;
 
 use std::sync::Arc;
 

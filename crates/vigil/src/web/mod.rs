@@ -1,5 +1,10 @@
-//! The HTTP server: the status page (a plain HTML page that refreshes itself, and the same facts
-//! as `/status.json`) and the API of [`crate::api`].
+//! The HTTP server: the web UI at `/` ([`ui`], files embedded in the binary), its graphs' recent
+//! history ([`history`], sampled here while the server runs), the plain status page at `/status`
+//! (server-rendered, refreshes itself: works without JavaScript; the same facts as
+//! `/status.json`) and the API of [`crate::api`].
+
+pub mod history;
+pub mod ui;
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -21,13 +26,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = Router::new()
-        .route("/", get(index))
+        .merge(ui::routes())
+        .route("/status", get(index))
         .route("/status.json", get(status_json))
         .merge(crate::api::router(state.clone()))
-        .with_state(state);
-    axum::serve(listener, app)
+        .with_state(state.clone());
+    let sampler = tokio::spawn(history::run(state));
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    // The sampler holds the app: let go of it before the caller takes the app back.
+    sampler.abort();
+    let _ = sampler.await;
+    served
 }
 
 #[derive(Serialize)]
@@ -113,7 +124,7 @@ async fn index(State(state): State<Arc<App>>) -> Html<String> {
         "<style>body{font:14px system-ui,sans-serif;margin:1em}table{border-collapse:collapse}",
         "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}",
         ".RECORDING{background:#fdd}.FINALIZING{background:#ffd}.BUFFERING{background:#dfd}</style>",
-        "</head><body><h1>vigil</h1>"
+        "</head><body><h1>vigil</h1><p><a href=/>Open the web UI</a></p>"
     ));
     let _ = write!(
         h,

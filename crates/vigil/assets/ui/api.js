@@ -1,0 +1,121 @@
+// Every call to vigil's JSON API goes through api(). When the server has an API token
+// (server.api_token) it answers 401: the page then asks for the token once (whatever number of
+// requests were waiting), keeps it in localStorage and sends it as `Authorization: Bearer`.
+// A <video> or a download link cannot send a header: fileUrl() puts the token in the clip file's
+// URL instead, the one place where the server accepts `?token=`.
+
+const KEY = 'vigil.token';
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export function token() {
+  try {
+    return localStorage.getItem(KEY) || '';
+  } catch {
+    return '';
+  }
+}
+
+function saveToken(t) {
+  try {
+    localStorage.setItem(KEY, t);
+  } catch {
+    // Private mode without storage: the token lasts until this page is closed.
+    memoryToken = t;
+  }
+}
+let memoryToken = '';
+const currentToken = () => token() || memoryToken;
+
+let asking = null;
+
+/** Shows the token dialog; resolves once the user has entered a token. */
+function askToken(refused) {
+  if (asking) return asking;
+  const dialog = document.getElementById('token-dialog');
+  const form = document.getElementById('token-form');
+  const input = document.getElementById('token-input');
+  const error = document.getElementById('token-error');
+  error.textContent = refused ? 'That token was refused: enter the right one.' : '';
+  asking = new Promise((resolve) => {
+    const done = (ev) => {
+      ev.preventDefault();
+      const t = input.value.trim();
+      if (!t) return;
+      form.removeEventListener('submit', done);
+      saveToken(t);
+      input.value = '';
+      dialog.close();
+      asking = null;
+      resolve();
+    };
+    form.addEventListener('submit', done);
+    // The token is needed for everything: Escape does not dismiss the dialog.
+    dialog.addEventListener('cancel', (ev) => ev.preventDefault(), { once: true });
+    dialog.showModal();
+    input.focus();
+  });
+  return asking;
+}
+
+const conn = { ok: null };
+
+function setConn(ok, message) {
+  if (conn.ok === ok && conn.message === message) return;
+  conn.ok = ok;
+  conn.message = message;
+  const el = document.getElementById('conn');
+  if (!el) return;
+  el.textContent = ok ? 'live' : 'offline';
+  el.title = ok ? 'connected to vigil' : message;
+  el.classList.toggle('down', !ok);
+}
+
+/** A JSON API call: resolves to the answer's JSON, rejects with an ApiError ({error} of a 4xx/5xx). */
+export async function api(path, { method = 'GET', body } = {}) {
+  for (;;) {
+    const t = currentToken();
+    const headers = { Accept: 'application/json' };
+    if (t) headers.Authorization = `Bearer ${t}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let res;
+    try {
+      res = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: 'no-store',
+      });
+    } catch (e) {
+      setConn(false, `vigil is not answering (${e.message})`);
+      throw new ApiError(0, 'vigil is not answering');
+    }
+    setConn(true);
+    if (res.status === 401) {
+      await askToken(Boolean(t));
+      continue;
+    }
+    const text = await res.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!res.ok) throw new ApiError(res.status, data?.error ?? `${res.status} ${res.statusText}`);
+    return data;
+  }
+}
+
+/** The URL of a clip's MP4, usable by <video src> and <a download>. */
+export function fileUrl(id) {
+  const t = currentToken();
+  return `/api/recordings/${encodeURIComponent(id)}/file${t ? `?token=${encodeURIComponent(t)}` : ''}`;
+}
+
+export const enc = encodeURIComponent;

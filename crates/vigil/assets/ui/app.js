@@ -1,0 +1,45 @@
+// The page's entry: a router on the URL's hash. Each page is a module whose mount(main, params)
+// builds it and returns {stop()}, called when the user leaves (it ends the page's polling).
+//
+//   #/                        dashboard: cameras live, pool memory
+//   #/camera/NAME             one camera: settings form, pre-buffer stats and graphs
+//   #/recordings?camera=&date=  clips: filter, play, download, protect, delete
+//   #/storage                 disk usage, clips per camera, retention, alerts
+
+import * as dashboard from './dashboard.js';
+import * as camera from './camera.js';
+import * as recordings from './recordings.js';
+import * as storage from './storage.js';
+import { h } from './dom.js';
+
+const ROUTES = [
+  [/^#?\/?$/, dashboard, 'dashboard'],
+  [/^#\/camera\/([^?]+)$/, camera, 'dashboard'],
+  [/^#\/recordings(?:\?(.*))?$/, recordings, 'recordings'],
+  [/^#\/storage$/, storage, 'storage'],
+];
+
+let current = null;
+
+function route() {
+  current?.stop();
+  current = null;
+  const main = document.getElementById('main');
+  main.replaceChildren();
+  window.scrollTo(0, 0);
+  const hash = location.hash || '#/';
+  for (const [re, page, nav] of ROUTES) {
+    const m = hash.match(re);
+    if (!m) continue;
+    for (const a of document.querySelectorAll('[data-nav]')) {
+      a.classList.toggle('active', a.dataset.nav === nav);
+    }
+    current = page.mount(main, m.slice(1).map((x) => (x === undefined ? '' : x)));
+    return;
+  }
+  main.append(h('section', { class: 'card' }, h('h2', { text: 'Not found' }),
+    h('p', {}, 'No page here. ', h('a', { href: '#/', text: 'Back to the dashboard' }))));
+}
+
+window.addEventListener('hashchange', route);
+route();

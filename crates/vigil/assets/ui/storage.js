@@ -1,0 +1,67 @@
+// Storage: the disk under the storage root, clips and bytes per camera, the retention settings,
+// and alerts (a clip that could not be written, a full disk).
+
+import { api, enc } from './api.js';
+import { card, errorLine, facts, fmtBytes, fmtTime, h, meter, poll } from './dom.js';
+
+function minFree(m) {
+  if (!m) return 'not set';
+  return m.percent !== undefined ? `${m.percent} % of the disk` : fmtBytes(m.bytes);
+}
+
+export function mount(main) {
+  const errors = errorLine();
+  const alerts = h('div');
+  const disk = h('div');
+  const diskMeter = meter('disk used');
+  const retention = h('div');
+  const tbody = h('tbody');
+  const table = h('table', { class: 'per-camera' },
+    h('thead', {}, h('tr', {}, ['Camera', 'Clips', 'Size', 'Protected', 'Oldest', 'Newest'].map((t) => h('th', { text: t })))),
+    tbody);
+  main.append(
+    h('h1', { text: 'Storage' }), errors.el,
+    h('div', { class: 'columns' },
+      h('div', {}, card('Alerts', alerts), card('Disk', diskMeter.el, disk)),
+      h('div', {}, card('Retention', retention))),
+    card('Clips per camera', table),
+  );
+
+  async function load() {
+    const st = await api('/api/storage');
+    alerts.replaceChildren(st.alerts.length
+      ? h('ul', { class: 'plain' }, st.alerts.map((a) => h('li', { class: 'alert' },
+        h('b', { text: `${a.camera ? `${a.camera}: ` : ''}${a.kind}` }), ' ', a.message || '',
+        a.at ? h('span', { class: 'muted', text: ` (${fmtTime(a.at)}${a.count > 1 ? `, ${a.count} times` : ''})` }) : null)))
+      : h('p', { class: 'ok', text: 'No alerts.' }));
+    const d = st.disk;
+    if (d.error) {
+      diskMeter.set(0, 'unknown');
+      disk.replaceChildren(facts([['Path', d.path], ['Error', d.error]]));
+    } else {
+      const f = d.used_bytes / d.total_bytes;
+      diskMeter.set(f, `${(100 * f).toFixed(1)} % used`, f > 0.9);
+      disk.replaceChildren(facts([
+        ['Path', h('code', { text: d.path })],
+        ['Disk', `${fmtBytes(d.used_bytes)} used of ${fmtBytes(d.total_bytes)} · ${fmtBytes(d.free_bytes)} free`],
+        ['Clips', `${st.clips} clip${st.clips === 1 ? '' : 's'} · ${fmtBytes(st.clip_bytes)}`],
+      ]));
+    }
+    const r = st.retention;
+    retention.replaceChildren(facts([
+      ['Oldest kept', r.max_age_days === null ? 'no age limit' : `${r.max_age_days} days`],
+      ['Total size', r.max_bytes === null ? 'no size limit' : fmtBytes(r.max_bytes)],
+      ['Free space kept', minFree(r.min_free)],
+    ]), h('p', { class: 'hint', text: 'Oldest clips go first; protected clips and clips being written are kept.' }));
+    tbody.replaceChildren(...st.cameras.map((c) => h('tr', {},
+      h('td', { dataset: { label: 'Camera' } }, h('a', { href: `#/recordings?camera=${enc(c.camera)}`, text: c.camera })),
+      h('td', { dataset: { label: 'Clips' }, text: String(c.clips) }),
+      h('td', { dataset: { label: 'Size' }, text: fmtBytes(c.bytes) }),
+      h('td', { dataset: { label: 'Protected' }, text: String(c.protected_clips) }),
+      h('td', { dataset: { label: 'Oldest' }, text: fmtTime(c.oldest) }),
+      h('td', { dataset: { label: 'Newest' }, text: fmtTime(c.newest) }))));
+  }
+
+  const p = poll(load, 5000, errors);
+  return { stop: () => p.stop() };
+}

@@ -1,0 +1,392 @@
+//! RTSP cameras as a source of [`SourceEvent`]s.
+//!
+//! - [`run`]: one camera, forever: open a session, turn its frames into events, and when it ends
+//!   or fails send `Lost` (if it was up) and reconnect after a capped, jittered exponential
+//!   backoff. One tokio task per camera; `send` must not block (the camera worker's
+//!   `std::sync::mpsc::Sender` doesn't), so one camera's trouble never stalls another.
+//! - [`describe`]: probe a camera once (for `vigil check`): codec, picture size, audio.
+//! - `source`: the two small traits retina hides behind ([`RtspOpener`], [`RtspSession`]), so the
+//!   loop is tested with scripted sessions; `client`: their retina implementation.
+//! - `feed`: one session's frames → events (keyframe gate, parameter changes, wall-clock time);
+//!   `h265`: IRAP/RASL classification; `backoff`; `stats`: what the API shows of a camera's ingest.
+
+mod backoff;
+mod client;
+mod feed;
+pub mod h265;
+mod source;
+mod stats;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::time::{timeout, Instant};
+use tracing::{info, warn};
+use vigil_core::packet::{AudioParams, VideoParams};
+use vigil_core::time::Clock;
+
+pub use backoff::Backoff;
+pub use client::RetinaOpener;
+pub use source::{
+    BoxFuture, RawAudio, RawFrame, RawVideo, RtspOpener, RtspSession, SessionInfo,
+};
+pub use stats::{IngestSnapshot, IngestStats};
+
+use super::SourceEvent;
+use feed::Feed;
+
+/// How RTP travels. TCP (interleaved in the RTSP connection) is the default: it passes NATs and
+/// firewalls and loses nothing; UDP is there for cameras whose TCP mode is broken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl std::str::FromStr for Transport {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tcp" => Ok(Transport::Tcp),
+            "udp" => Ok(Transport::Udp),
+            _ => Err(format!("transport must be \"tcp\" or \"udp\", not {s:?}")),
+        }
+    }
+}
+
+/// Timeouts and backoff; the defaults suit real cameras, tests shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// DESCRIBE + SETUP + PLAY must finish within this.
+    pub open_timeout: Duration,
+    /// A session with no frame for this long is dead (a UDP stream from a vanished camera
+    /// never says so itself).
+    pub stall_timeout: Duration,
+    /// A session that hasn't delivered a keyframe within this is given up.
+    pub keyframe_timeout: Duration,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// A session that stayed up this long resets the backoff.
+    pub stable_after: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            open_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(10),
+            keyframe_timeout: Duration::from_secs(20),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(30),
+            stable_after: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One camera's RTSP settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RtspConfig {
+    /// `rtsp://host[:port]/path`; credentials in it are used unless `username` is set.
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub transport: Transport,
+    pub timing: Timing,
+}
+
+impl RtspConfig {
+    pub fn new(url: impl Into<String>) -> RtspConfig {
+        RtspConfig {
+            url: url.into(),
+            username: None,
+            password: None,
+            transport: Transport::Tcp,
+            timing: Timing::default(),
+        }
+    }
+
+    /// The URL with any password removed, for logs and errors.
+    pub fn redacted_url(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                u.to_string()
+            }
+            Err(_) => self.url.clone(),
+        }
+    }
+
+    /// The URL to connect to (without credentials: retina refuses them there) and the
+    /// credentials: the config's own, else those in the URL (percent-decoded).
+    fn target(&self) -> Result<(url::Url, Option<(String, String)>), RtspError> {
+        let bad = |reason: String| RtspError::InvalidUrl {
+            url: self.redacted_url(),
+            reason,
+        };
+        let mut url = url::Url::parse(&self.url).map_err(|e| bad(e.to_string()))?;
+        if url.scheme() != "rtsp" {
+            return Err(bad(format!("scheme {:?} is not rtsp", url.scheme())));
+        }
+        if url.host().is_none() {
+            return Err(bad("no host".into()));
+        }
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(s.replace('+', "%2B").as_bytes())
+                .next()
+                .map(|(k, _)| k.into_owned())
+                .unwrap_or_default()
+        };
+        let from_url = (!url.username().is_empty()).then(|| {
+            (
+                decode(url.username()),
+                url.password().map(decode).unwrap_or_default(),
+            )
+        });
+        let creds = match &self.username {
+            Some(u) => Some((u.clone(), self.password.clone().unwrap_or_default())),
+            None => from_url,
+        };
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        Ok((url, creds))
+    }
+}
+
+impl fmt::Debug for RtspConfig {
+    /// Never prints the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RtspConfig")
+            .field("url", &self.redacted_url())
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("transport", &self.transport)
+            .field("timing", &self.timing)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RtspError {
+    #[error("invalid RTSP URL {url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("the camera refused the credentials (401 Unauthorized): {0}")]
+    Unauthorized(String),
+    #[error("no stream at this URL (404 Not Found): {0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("the stream has no video (it offers {offered:?})")]
+    NoVideo { offered: Vec<String> },
+    #[error("video codec {0:?} is not supported (H.264 and H.265 are)")]
+    UnsupportedVideo(String),
+    #[error("timed out after {:.1} s {what}", *.ms as f64 / 1000.0)]
+    Timeout { ms: u64, what: &'static str },
+    #[error("no frame for {:.1} s", *.ms as f64 / 1000.0)]
+    Stalled { ms: u64 },
+    #[error("the server ended the session")]
+    Ended,
+}
+
+impl RtspError {
+    fn timeout(d: Duration, what: &'static str) -> RtspError {
+        RtspError::Timeout {
+            ms: d.as_millis() as u64,
+            what,
+        }
+    }
+}
+
+/// Why [`run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Shutdown,
+    /// `send` returned false: nobody listens any more.
+    ReceiverGone,
+}
+
+/// Ingests one camera until `shutdown` completes or the receiver is gone. See the module docs.
+pub async fn run(
+    cfg: RtspConfig,
+    clock: Arc<dyn Clock>,
+    stats: Arc<IngestStats>,
+    send: impl FnMut(SourceEvent) -> bool + Send,
+    shutdown: impl Future<Output = ()>,
+) -> RunEnd {
+    run_with(&RetinaOpener, cfg, clock, stats, send, shutdown).await
+}
+
+/// [`run`] with another [`RtspOpener`] (tests).
+pub async fn run_with(
+    opener: &dyn RtspOpener,
+    cfg: RtspConfig,
+    clock: Arc<dyn Clock>,
+    stats: Arc<IngestStats>,
+    mut send: impl FnMut(SourceEvent) -> bool + Send,
+    shutdown: impl Future<Output = ()>,
+) -> RunEnd {
+    tokio::pin!(shutdown);
+    let t = cfg.timing;
+    let mut backoff = Backoff::new(t.backoff_min, t.backoff_max, backoff::random_seed(&cfg.url));
+    let camera = cfg.redacted_url();
+    loop {
+        stats.attempt();
+        let started = Instant::now();
+        let (was_up, end) = tokio::select! {
+            biased;
+            () = &mut shutdown => return RunEnd::Shutdown,
+            r = session(opener, &cfg, &*clock, &stats, &mut send) => r,
+        };
+        let error = match end {
+            SessionEnd::ReceiverGone => return RunEnd::ReceiverGone,
+            SessionEnd::Failed(e) => e,
+        };
+        if was_up {
+            if !send(SourceEvent::Lost(error.to_string())) {
+                return RunEnd::ReceiverGone;
+            }
+            if started.elapsed() >= t.stable_after {
+                backoff.reset();
+            }
+        }
+        let delay = backoff.next_delay();
+        warn!(
+            url = %camera,
+            "RTSP session {}: {error}; retrying in {:.1} s",
+            if was_up { "lost" } else { "failed" },
+            delay.as_secs_f64()
+        );
+        stats.failed(&error.to_string(), clock.now(), delay);
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return RunEnd::Shutdown,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+enum SessionEnd {
+    Failed(RtspError),
+    ReceiverGone,
+}
+
+/// One session, from open to its end. Returns whether it came up, and how it ended.
+async fn session(
+    opener: &dyn RtspOpener,
+    cfg: &RtspConfig,
+    clock: &dyn Clock,
+    stats: &IngestStats,
+    send: &mut (dyn FnMut(SourceEvent) -> bool + Send),
+) -> (bool, SessionEnd) {
+    let t = cfg.timing;
+    let mut s = match timeout(t.open_timeout, opener.open(cfg)).await {
+        Err(_) => {
+            let e = RtspError::timeout(t.open_timeout, "opening the session");
+            return (false, SessionEnd::Failed(e));
+        }
+        Ok(Err(e)) => return (false, SessionEnd::Failed(e)),
+        Ok(Ok(s)) => s,
+    };
+    let info = s.info().clone();
+    if !info.skipped_audio.is_empty() {
+        // Once per session: the camera's audio settings don't change between frames.
+        warn!(url = %cfg.redacted_url(), codecs = ?info.skipped_audio, "audio is not AAC: not recorded");
+    }
+    let mut feed = Feed::new(info.audio.clone());
+    let opened = Instant::now();
+    let end = loop {
+        let wait = if feed.is_up() {
+            t.stall_timeout
+        } else {
+            // Before the first keyframe, the keyframe deadline bounds the wait too.
+            t.keyframe_timeout
+                .saturating_sub(opened.elapsed())
+                .min(t.stall_timeout)
+        };
+        let frame = match timeout(wait, s.next()).await {
+            Err(_) if !feed.is_up() && opened.elapsed() >= t.keyframe_timeout => {
+                let e = RtspError::timeout(t.keyframe_timeout, "waiting for a keyframe");
+                break SessionEnd::Failed(e);
+            }
+            Err(_) => {
+                let e = RtspError::Stalled {
+                    ms: wait.as_millis() as u64,
+                };
+                break SessionEnd::Failed(e);
+            }
+            Ok(None) => break SessionEnd::Failed(RtspError::Ended),
+            Ok(Some(Err(e))) => break SessionEnd::Failed(e),
+            Ok(Some(Ok(f))) => f,
+        };
+        let was_up = feed.is_up();
+        let now = clock.now();
+        if !feed.push(frame, now, stats, send) {
+            break SessionEnd::ReceiverGone;
+        }
+        if !was_up && feed.is_up() {
+            stats.up(now);
+            info!(url = %cfg.redacted_url(), tool = ?info.tool, audio = info.audio.is_some(), "RTSP stream up");
+        }
+    };
+    let jumps = feed.discontinuities();
+    stats.update(|s| s.discontinuities += jumps);
+    (feed.is_up(), end)
+}
+
+/// What [`describe`] learned of a camera.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub video: VideoParams,
+    pub audio: Option<AudioParams>,
+    /// Audio offered but not recorded (not AAC).
+    pub skipped_audio: Vec<String>,
+    pub tool: Option<String>,
+}
+
+/// Connects once and reports the stream's parameters (from its first video frame, where they
+/// are always known), within the open and keyframe timeouts.
+pub async fn describe(cfg: &RtspConfig) -> Result<StreamSummary, RtspError> {
+    describe_with(&RetinaOpener, cfg).await
+}
+
+/// [`describe`] with another [`RtspOpener`] (tests).
+pub async fn describe_with(
+    opener: &dyn RtspOpener,
+    cfg: &RtspConfig,
+) -> Result<StreamSummary, RtspError> {
+    let t = cfg.timing;
+    let mut s = timeout(t.open_timeout, opener.open(cfg))
+        .await
+        .map_err(|_| RtspError::timeout(t.open_timeout, "opening the session"))??;
+    let first_params = async {
+        loop {
+            match s.next().await {
+                None => return Err(RtspError::Ended),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(RawFrame::Video(RawVideo {
+                    params: Some(p), ..
+                }))) => return Ok(p),
+                Some(Ok(_)) => {}
+            }
+        }
+    };
+    let video = timeout(t.keyframe_timeout, first_params)
+        .await
+        .map_err(|_| RtspError::timeout(t.keyframe_timeout, "waiting for video parameters"))??;
+    let info = s.info().clone();
+    Ok(StreamSummary {
+        video,
+        audio: info.audio,
+        skipped_audio: info.skipped_audio,
+        tool: info.tool,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,318 @@
+// Drives vigil's web UI in headless Chromium (Debian's /usr/bin/chromium through playwright-core,
+// which downloads no browser). Started by crates/vigil/tests/ui.rs, one scenario per test, against
+// a vigil that test started:
+//
+//   node ui.mjs SCENARIO BASE_URL SCREENSHOT_DIR     (env VIGIL_TOKEN: the API token, if any)
+//
+// Prints one JSON object (what it saw) as its last stdout line and exits 0, or prints why it
+// failed on stderr and exits 1. Every wait polls with a deadline; nothing sleeps. Any console
+// error or uncaught page error fails the scenario, except the HTTP statuses a step provokes on
+// purpose (a 400 for an invalid setting, 401s before the token is entered), which the browser
+// itself reports on the console.
+
+import { chromium } from 'playwright-core';
+
+const [scenario, base, shots] = process.argv.slice(2);
+const TOKEN = process.env.VIGIL_TOKEN || '';
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const T = 20_000; // the default deadline of a wait
+
+const t0 = Date.now();
+const log = (msg) => process.stderr.write(`[ui ${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+
+const problems = [];
+/** Console errors a step expects: {status, url} matched once each (or while `open`). */
+const expected = [];
+
+function watch(page, label) {
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const text = m.text();
+    const url = m.location()?.url || '';
+    const i = expected.findIndex((e) => text.includes(`status of ${e.status}`) && url.includes(e.url));
+    if (i >= 0) {
+      if (!expected[i].open) expected.splice(i, 1);
+      return;
+    }
+    problems.push(`${label} console error: ${text} (${url})`);
+  });
+  page.on('pageerror', (e) => problems.push(`${label} page error: ${e.message}`));
+}
+
+async function shot(page, name, fullPage = true) {
+  const path = `${shots}/${name}.png`;
+  await page.screenshot({ path, fullPage });
+  log(`screenshot ${path}`);
+}
+
+/** Polls fn (in the page) until it returns a truthy value; returns it. */
+async function until(page, what, fn, arg, timeout = T) {
+  try {
+    const h = await page.waitForFunction(fn, arg, { timeout, polling: 100 });
+    return await h.jsonValue();
+  } catch (e) {
+    throw new Error(`timed out after ${timeout} ms waiting for ${what}: ${e.message.split('\n')[0]}`);
+  }
+}
+
+const badgeOf = (name) => `[data-camera="${name}"] .badge`;
+
+// --- scenarios -------------------------------------------------------------------------------
+
+/** `vigil demo`: the cameras' badges change state live; pool graph; storage; phone layout. */
+async function dashboard(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  watch(page, 'desktop');
+  await page.goto(`${base}/`);
+  await until(page, 'three camera cards', () => document.querySelectorAll('[data-camera]').length === 3);
+  out.cameras = await page.$$eval('[data-camera]', (els) => els.map((e) => e.dataset.camera));
+  // Every text each badge shows, in order, as the page updates it.
+  await page.evaluate(() => {
+    window.seen = {};
+    for (const card of document.querySelectorAll('[data-camera]')) {
+      const badge = card.querySelector('.badge');
+      const list = [badge.textContent];
+      window.seen[card.dataset.camera] = list;
+      new MutationObserver(() => {
+        if (list[list.length - 1] !== badge.textContent) list.push(badge.textContent);
+      }).observe(badge, { childList: true, characterData: true, subtree: true });
+    }
+  });
+  await until(page, 'lobby-h264 BUFFERING', (sel) => document.querySelector(sel)?.textContent === 'BUFFERING', badgeOf('lobby-h264'));
+  log('lobby-h264 is BUFFERING');
+  // The demo's scripted motion starts 8 s after its start.
+  await until(page, 'lobby-h264 RECORDING', (sel) => document.querySelector(sel)?.textContent === 'RECORDING', badgeOf('lobby-h264'), 30_000);
+  log('lobby-h264 is RECORDING');
+  out.seen = await page.evaluate(() => window.seen);
+  out.recording_card_marked = await page.$eval('[data-camera="lobby-h264"]', (e) => e.classList.contains('rec'));
+  // Pool: summary, and a graph with samples (the server samples every 2 s).
+  out.pool_summary = await until(page, 'pool summary', () => {
+    const t = document.querySelector('.summary')?.textContent || '';
+    return /used of 50\.0 MiB/.test(t) && t;
+  });
+  out.pool_points = await until(page, 'pool graph with 3 samples', () => {
+    const line = [...document.querySelectorAll('.card .chart')].pop()?.querySelector('polyline.c0');
+    const n = line ? line.getAttribute('points').split(' ').length : 0;
+    return n >= 3 && n;
+  });
+  out.fill_caption = await until(page, 'a buffer fill caption', (sel) => {
+    const t = document.querySelector(sel)?.textContent || '';
+    return /of 5 s/.test(t) && t;
+  }, '[data-camera="yard-h265"] .meter-text');
+  out.stream_line = await page.$eval('[data-camera="yard-h265"] dd', (e) => e.textContent);
+  out.onvif_line = await page.$eval('[data-camera="yard-h265"] dd:nth-of-type(2)', (e) => e.textContent);
+  out.overflow_desktop = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await shot(page, 'dashboard');
+
+  // The camera page of a demo camera: live badge, stats, its graphs with history.
+  await page.click('[data-camera="yard-h265"] .cam-name');
+  await until(page, 'the camera page form', () => document.querySelector('#f-pre_buffer_secs')?.value === '5');
+  await until(page, 'buffer graph samples', () => {
+    const l = document.querySelector('.chart polyline.c0');
+    return l && l.getAttribute('points').split(' ').length >= 3;
+  });
+  await until(page, 'buffer stats', () => /GOPs/.test(document.querySelector('main').textContent));
+  out.camera_badge = await page.$eval('.page-head .badge', (e) => e.textContent);
+  await shot(page, 'camera');
+
+  // Storage: disk usage, per-camera table, alerts.
+  await page.click('nav a[data-nav="storage"]');
+  await until(page, 'the storage table', () => document.querySelectorAll('.per-camera tbody tr').length === 3);
+  await until(page, 'the disk meter', () => /% used/.test(document.querySelector('.meter-text')?.textContent || ''));
+  out.storage_alerts = await page.$eval('main .card', (e) => e.textContent);
+  await shot(page, 'storage');
+  await ctx.close();
+
+  // A phone: one column, nothing wider than the screen.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  const pp = await phone.newPage();
+  watch(pp, 'phone');
+  await pp.goto(`${base}/`);
+  await until(pp, 'three camera cards (phone)', () => document.querySelectorAll('[data-camera] .badge').length === 3
+    && [...document.querySelectorAll('[data-camera] .badge')].every((b) => b.textContent !== 'IDLE'));
+  await until(pp, 'pool graph (phone)', () => document.querySelectorAll('polyline').length >= 4);
+  out.overflow_phone = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  out.phone_card_width = await pp.$eval('[data-camera]', (e) => e.getBoundingClientRect().width);
+  await shot(pp, 'dashboard-phone');
+  await phone.close();
+  return out;
+}
+
+/** The settings form: a change is saved; a refused value is shown at its field. */
+async function settings(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await ctx.newPage();
+  watch(page, 'settings');
+  await page.goto(`${base}/#/camera/back%20yard`);
+  await until(page, 'the form loaded', () => document.querySelector('#f-pre_buffer_secs')?.value === '2');
+  await page.fill('#f-pre_buffer_secs', '7');
+  await page.click('form.settings button[type=submit]');
+  out.saved_status = await until(page, 'Saved', () => {
+    const t = document.querySelector('.form-status')?.textContent || '';
+    return t.startsWith('Saved') && t;
+  });
+  out.value_after_save = await page.inputValue('#f-pre_buffer_secs');
+
+  // Out of range: the server refuses it (400) and the page shows why, at the field.
+  expected.push({ status: 400, url: '/api/motion_recording/config/' });
+  await page.fill('#f-pre_buffer_secs', '90');
+  await page.click('form.settings button[type=submit]');
+  out.pre_error = await until(page, 'the error at pre_buffer_secs', () =>
+    document.querySelector('[data-field="pre_buffer_secs"] .field-error')?.textContent);
+  out.pre_invalid = await page.getAttribute('#f-pre_buffer_secs', 'aria-invalid');
+  out.pre_focused = await page.evaluate(() => document.activeElement?.id);
+  out.other_errors = await page.$$eval('.field-error', (els) => els.filter((e) => e.textContent && !e.closest('[data-field="pre_buffer_secs"]')).length);
+  out.status_after_error = await page.textContent('.form-status');
+  await shot(page, 'camera-invalid');
+
+  // Typing again clears the mark; another field's error lands at that field.
+  await page.fill('#f-pre_buffer_secs', '7');
+  out.pre_error_cleared = await page.$eval('[data-field="pre_buffer_secs"] .field-error', (e) => e.textContent === '');
+  expected.push({ status: 400, url: '/api/motion_recording/config/' });
+  await page.fill('#f-post_buffer_secs', '500');
+  await page.click('form.settings button[type=submit]');
+  out.post_error = await until(page, 'the error at post_buffer_secs', () =>
+    document.querySelector('[data-field="post_buffer_secs"] .field-error')?.textContent);
+  await ctx.close();
+  return out;
+}
+
+/** With an API token: the page asks for it; clips filter, play, seek, protect, delete. */
+async function recordings(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await ctx.newPage();
+  watch(page, 'recordings');
+  page.on('dialog', (d) => d.accept());
+  // Until the token is entered, every API call answers 401 (and the browser says so).
+  const before = { status: 401, url: '/api/', open: true };
+  expected.push(before);
+  await page.goto(`${base}/#/recordings`);
+  await until(page, 'the token dialog', () => document.querySelector('#token-dialog')?.open);
+  await page.fill('#token-input', TOKEN);
+  await page.click('#token-form button[type=submit]');
+  await until(page, 'two clips listed', () => document.querySelectorAll('tr[data-id]').length === 2);
+  expected.splice(expected.indexOf(before), 1);
+  out.token_stored = await page.evaluate(() => localStorage.getItem('vigil.token'));
+  const rows = await page.$$eval('tr[data-id]', (trs) => trs.map((tr) => ({
+    id: Number(tr.dataset.id),
+    camera: tr.querySelector('[data-label="Camera"]').textContent,
+    preroll: tr.querySelector('.preroll').textContent,
+  })));
+  out.rows = rows;
+  const front = rows.find((r) => r.camera === 'front');
+  const back = rows.find((r) => r.camera === 'back yard');
+
+  // Filters: by camera, by day (today has both; yesterday none).
+  await page.selectOption('#filter-camera', 'front');
+  await until(page, 'only front listed', () => {
+    const c = [...document.querySelectorAll('tr[data-id] [data-label="Camera"]')].map((e) => e.textContent);
+    return c.length === 1 && c[0] === 'front';
+  });
+  out.hash_after_filter = await page.evaluate(() => location.hash);
+  const today = await page.evaluate(() => {
+    const d = new Date();
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  });
+  const yesterday = await page.evaluate(() => {
+    const d = new Date();
+    d.setDate(d.getDate() - 1);
+    return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+  });
+  await page.fill('#filter-date', yesterday);
+  await until(page, 'no clips yesterday', () => document.querySelectorAll('tr[data-id]').length === 0
+    && !document.querySelector('.card p.muted')?.hidden);
+  await page.fill('#filter-date', today);
+  await until(page, 'front clip today', () => document.querySelectorAll('tr[data-id]').length === 1);
+
+  // Play the H.264 clip: frames decode and time advances.
+  await page.click(`tr[data-id="${front.id}"] button.play`);
+  await until(page, 'video readyState >= 2', () => document.querySelector('#player-video').readyState >= 2);
+  out.video_src_has_token = await page.$eval('#player-video', (v) => v.currentSrc.includes('?token='));
+  const startAt = await page.$eval('#player-video', (v) => v.currentTime);
+  out.played_to = await until(page, 'currentTime advancing', (from) => {
+    const v = document.querySelector('#player-video');
+    return !v.paused && v.currentTime > from + 0.5 && v.currentTime;
+  }, startAt);
+  out.duration = await page.$eval('#player-video', (v) => v.duration);
+  // Seek near the end (a Range request for a later part of the file) and get there.
+  const target = Math.max(0.5, out.duration - 1.2);
+  await page.$eval('#player-video', (v, t) => {
+    v.pause();
+    window.seekedTo = null;
+    v.addEventListener('seeked', () => { window.seekedTo = v.currentTime; }, { once: true });
+    v.currentTime = t;
+  }, target);
+  out.seeked_to = await until(page, `seeked to ${target.toFixed(2)}`, (t) => {
+    const v = document.querySelector('#player-video');
+    return window.seekedTo !== null && v.readyState >= 2 && Math.abs(v.currentTime - t) < 0.1 && v.currentTime;
+  }, target);
+  out.seek_target = target;
+  out.player_error_hidden = await page.$eval('.player .alert', (e) => e.hidden);
+
+  // Protect the clip.
+  await page.click(`tr[data-id="${front.id}"] button.protect`);
+  await until(page, 'protected', (id) => document.querySelector(`tr[data-id="${id}"] button.protect`)?.getAttribute('aria-pressed') === 'true', front.id);
+
+  // Delete the other camera's clip through the page.
+  await page.click('form.filters button');
+  await until(page, 'both clips again', () => document.querySelectorAll('tr[data-id]').length === 2);
+  await shot(page, 'recordings');
+  await page.click(`tr[data-id="${back.id}"] button.delete`);
+  await until(page, 'the deleted row gone', (id) => !document.querySelector(`tr[data-id="${id}"]`)
+    && document.querySelectorAll('tr[data-id]').length === 1, back.id);
+  out.deleted = back.id;
+  out.api_after_delete = await page.evaluate(async ({ id, token }) => {
+    const r = await fetch(`/api/recordings/${id}`, { headers: { Authorization: `Bearer ${token}` } });
+    return r.status;
+  }, { id: back.id, token: TOKEN });
+  // That 404 is the answer we want; the browser logs it all the same.
+  problems.splice(0, problems.length, ...problems.filter((p) => !(p.includes('status of 404') && p.includes(`/api/recordings/${back.id}`))));
+  out.protected_id = front.id;
+  await ctx.close();
+
+  // A phone, with the token already stored: rows become cards, nothing wider than the screen.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });
+  await phone.addInitScript((t) => localStorage.setItem('vigil.token', t), TOKEN);
+  const pp = await phone.newPage();
+  watch(pp, 'phone');
+  await pp.goto(`${base}/#/recordings?play=${front.id}`);
+  await until(pp, 'the clip listed (phone)', () => document.querySelectorAll('tr[data-id]').length === 1);
+  await until(pp, 'the player (phone)', () => document.querySelector('#player-video').readyState >= 2);
+  out.phone_asked_token = await pp.evaluate(() => document.querySelector('#token-dialog').open);
+  out.overflow_phone = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  await shot(pp, 'recordings-phone');
+  await phone.close();
+  return out;
+}
+
+const SCENARIOS = { dashboard, settings, recordings };
+
+async function main() {
+  if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    // What this machine needs (no network beyond loopback) plus autoplay without a gesture.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--autoplay-policy=no-user-gesture-required'],
+  });
+  try {
+    const out = await SCENARIOS[scenario](browser);
+    if (problems.length) throw new Error(`console errors:\n  ${problems.join('\n  ')}`);
+    out.elapsed_ms = Date.now() - t0;
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } finally {
+    await browser.close();
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`ui ${scenario} FAILED: ${e.stack || e}\n`);
+  if (problems.length) process.stderr.write(`console errors so far:\n  ${problems.join('\n  ')}\n`);
+  process.exit(1);
+});

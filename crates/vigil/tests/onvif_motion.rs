@@ -1,0 +1,204 @@
+//! ONVIF motion events recorded end to end: a simulated ONVIF camera (real SOAP 1.2 over HTTP,
+//! WS-Security digest, PullPoint lifecycle) drives a real vigil app whose video comes from a
+//! looping file; clips are checked with ffprobe/ffmpeg and the catalog.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use vigil::app::App;
+use vigil::catalog::ClipRow;
+use vigil::clips::ClipStatus;
+use vigil::config::Config;
+use vigil_core::time::SystemClock;
+use vigil_onvif_sim::{SimCamera as OnvifCam, SimConfig, Vendor};
+
+const PRE: f64 = 2.0;
+const POST: f64 = 2.0;
+
+async fn start(dir: &std::path::Path, sim: &OnvifCam, password: &str) -> App {
+    let video = dir.join("cam.mp4");
+    std::fs::write(&video, SAMPLE_H264).unwrap();
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\n[defaults]\npre_buffer_secs = {PRE}\npost_buffer_secs = {POST}\n\
+         [[camera]]\nname = \"cam\"\nurl = \"file:{v}\"\nonvif = \"{o}\"\nusername = \"admin\"\npassword = \"{password}\"\n",
+        d = dir.display(),
+        v = video.display(),
+        o = sim.device_url(),
+    );
+    App::start(Config::parse(&cfg).unwrap(), Arc::new(SystemClock)).unwrap()
+}
+
+async fn until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn state(app: &App) -> &'static str {
+    app.camera("cam").unwrap().status().state
+}
+
+fn clips(app: &App) -> Vec<ClipRow> {
+    let mut v = app.catalog.clips(&Default::default()).unwrap();
+    v.reverse(); // oldest first
+    v
+}
+
+async fn subscribed(app: &App) {
+    until("an ONVIF subscription", Duration::from_secs(20), || {
+        let h = app.onvif_health("cam").unwrap();
+        (h["state"] == "subscribed").then_some(())
+    })
+    .await;
+    // The pre-buffer holds its window before motion comes.
+    until("a full pre-buffer", Duration::from_secs(20), || {
+        let b = app.camera("cam").unwrap().status().buffer;
+        (b.duration_secs >= PRE).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn motion_on_for_3s_then_off_makes_one_clip() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision)).await.unwrap();
+    let app = start(dir.path(), &sim, "secret").await;
+    subscribed(&app).await;
+    sim.motion(true);
+    until("RECORDING", Duration::from_secs(10), || (state(&app) == "RECORDING").then_some(())).await;
+    let on_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await; // the motion itself lasts 3 s
+    sim.motion(false);
+    until("FINALIZING", Duration::from_secs(10), || (state(&app) == "FINALIZING").then_some(())).await;
+    let motion = on_at.elapsed().as_secs_f64();
+    let c = until("a complete clip", Duration::from_secs(15), || {
+        let c = clips(&app);
+        (c.len() == 1 && c[0].status == ClipStatus::Complete).then(|| c[0].clone())
+    })
+    .await;
+    let f = check_clip(&app.clips_root.join(&c.key));
+    assert!(f.first_video_packet_key);
+    assert!(c.pre_roll_secs >= PRE, "{c:?}");
+    let expected = c.pre_roll_secs + motion + POST;
+    assert!(
+        (f.duration - expected).abs() <= GOP_SECS + 0.3,
+        "duration {} vs pre-roll {} + motion {motion:.2} + post-roll {POST}",
+        f.duration,
+        c.pre_roll_secs
+    );
+    let ev = app.catalog.events(&Default::default()).unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(ev[0].source, "onvif");
+    assert!(ev[0].camera_start.is_some(), "the camera's own time is kept");
+    app.shutdown().await;
+    sim.wait_for(Duration::from_secs(5), |c| c.unsubscribes >= 1).await.expect("unsubscribed on shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_and_post_roll_motion_share_a_clip_and_later_motion_makes_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision)).await.unwrap();
+    let app = start(dir.path(), &sim, "secret").await;
+    subscribed(&app).await;
+    // Two motion topics overlap (CellMotionDetector, then MotionAlarm too).
+    sim.motion(true);
+    until("RECORDING", Duration::from_secs(10), || (state(&app) == "RECORDING").then_some(())).await;
+    sim.emit("tns1:VideoSource/MotionAlarm", "State", "true");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sim.motion(false); // MotionAlarm still on: motion goes on
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(state(&app), "RECORDING");
+    sim.emit("tns1:VideoSource/MotionAlarm", "State", "false");
+    until("FINALIZING", Duration::from_secs(10), || (state(&app) == "FINALIZING").then_some(())).await;
+    // Motion again during the post-roll: back to RECORDING, same clip.
+    sim.motion(true);
+    until("RECORDING again", Duration::from_secs(10), || (state(&app) == "RECORDING").then_some(())).await;
+    sim.motion(false);
+    until("the clip closed", Duration::from_secs(15), || {
+        (clips(&app).iter().filter(|c| c.status == ClipStatus::Complete).count() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(clips(&app).len(), 1);
+    // Motion after the clip closed: a second clip.
+    sim.motion(true);
+    until("RECORDING a new clip", Duration::from_secs(10), || (state(&app) == "RECORDING").then_some(())).await;
+    sim.motion(false);
+    let c = until("two complete clips", Duration::from_secs(15), || {
+        let c = clips(&app);
+        (c.len() == 2 && c.iter().all(|c| c.status == ClipStatus::Complete)).then_some(c)
+    })
+    .await;
+    for r in &c {
+        assert!(check_clip(&app.clips_root.join(&r.key)).first_video_packet_key);
+    }
+    assert_ne!(c[0].event_id, c[1].event_id);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_motion_topics_record_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = OnvifCam::start(SimConfig::new(Vendor::Reolink)).await.unwrap();
+    let app = start(dir.path(), &sim, "secret").await;
+    subscribed(&app).await;
+    let before = sim.counters().messages_delivered;
+    sim.emit("tns1:Device/Trigger/DigitalInput", "LogicalState", "true");
+    sim.emit("tns1:VideoSource/ImageTooBlurry/AnalyticsService", "State", "true");
+    sim.wait_for(Duration::from_secs(10), |c| c.messages_delivered >= before + 2)
+        .await
+        .expect("the camera delivered both messages");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(state(&app), "BUFFERING");
+    assert!(clips(&app).is_empty());
+    assert!(app.onvif_health("cam").unwrap()["messages"].as_u64().unwrap() >= 2);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_password_is_reported_and_retried_with_backoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision)).await.unwrap();
+    let app = start(dir.path(), &sim, "wrong").await;
+    let h = until("an auth error in health", Duration::from_secs(10), || {
+        let h = app.onvif_health("cam").unwrap();
+        h["last_error"].as_str().is_some_and(|e| e.contains("NotAuthorized")).then_some(h)
+    })
+    .await;
+    assert_eq!(h["state"], "backoff", "{h}");
+    // No hot loop: over 3 s only a handful of attempts reach the camera.
+    let a = sim.counters().auth_failures;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let b = sim.counters().auth_failures;
+    assert!(b - a <= 4, "{} attempts in 3 s", b - a);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_camera_reboot_the_next_motion_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision)).await.unwrap();
+    let app = start(dir.path(), &sim, "secret").await;
+    subscribed(&app).await;
+    let subs = sim.counters().subscriptions_created;
+    sim.reboot();
+    sim.wait_for(Duration::from_secs(20), |c| c.subscriptions_created > subs && c.active_subscriptions >= 1)
+        .await
+        .expect("re-subscribed after the reboot");
+    sim.motion(true);
+    until("RECORDING", Duration::from_secs(10), || (state(&app) == "RECORDING").then_some(())).await;
+    sim.motion(false);
+    until("a complete clip", Duration::from_secs(15), || {
+        let c = clips(&app);
+        (c.len() == 1 && c[0].status == ClipStatus::Complete).then_some(())
+    })
+    .await;
+    app.shutdown().await;
+}

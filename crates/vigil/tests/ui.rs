@@ -1,0 +1,342 @@
+//! The web UI in a real browser: Debian's headless Chromium, driven by playwright-core
+//! (`tests/browser/ui.mjs`, one scenario per test), against a real `vigil demo` or `vigil run`.
+//! What the page shows is checked in the browser; what it changed is read back through the API.
+//! Screenshots of every page land in `target/ui-screenshots/`.
+//!
+//! Chromium, node and playwright-core come from `scripts/setup`; without them these tests fail,
+//! saying so (they never skip).
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const TOKEN: &str = "ui-test-token-7f3a";
+
+fn screenshots_dir() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is `<target>/tmp`.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("a target dir")
+        .join("ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The browser-test folder, once Chromium, node and playwright-core are known to be there.
+fn browser_ready() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium is not installed ({chromium} is missing): run scripts/setup \
+         (it installs Debian's chromium package)"
+    );
+    let node = Command::new("node").arg("--version").output();
+    assert!(
+        node.is_ok_and(|o| o.status.success()),
+        "node is not installed: run scripts/setup"
+    );
+    assert!(
+        dir.join("node_modules/playwright-core/package.json")
+            .exists(),
+        "playwright-core is not installed in {}: run scripts/setup (it runs npm ci there)",
+        dir.display()
+    );
+    dir
+}
+
+/// Runs one scenario of ui.mjs against `base`; returns the JSON it printed. Panics with its log
+/// when it fails or takes longer than `limit`.
+fn scenario(name: &str, base: &str, token: &str, limit: Duration) -> Value {
+    let dir = browser_ready();
+    let mut child = Command::new("node")
+        .arg("ui.mjs")
+        .args([name, base])
+        .arg(screenshots_dir())
+        .current_dir(&dir)
+        .env("VIGIL_TOKEN", token)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for node") {
+            break Some(st);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    eprintln!("{err}");
+    let Some(status) = status else {
+        panic!("ui.mjs {name} did not finish within {limit:?}:\n{err}");
+    };
+    assert!(status.success(), "ui.mjs {name} failed ({status}):\n{err}");
+    let last = out.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("ui.mjs {name} printed {out:?}: {e}"))
+}
+
+fn assert_screenshots(names: &[&str]) {
+    for n in names {
+        let p = screenshots_dir().join(format!("{n}.png"));
+        let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 10_000, "screenshot {} missing or empty", p.display());
+    }
+}
+
+fn get_json(addr: &str, path: &str, token: Option<&str>) -> (u16, Value) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let (st, _, body) = http(addr, "GET", path, &headers, b"");
+    (st, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn dashboard_shows_the_demo_cameras_changing_state_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = DemoProcess::start(dir.path(), &[]);
+    let line = demo.wait_for(&["status page on http://"], Duration::from_secs(30));
+    let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
+    let v = scenario(
+        "dashboard",
+        &format!("http://{addr}"),
+        "",
+        Duration::from_secs(90),
+    );
+
+    assert_eq!(
+        v["cameras"],
+        serde_json::json!(["lobby-h264", "yard-h265", "door-h264-aac"])
+    );
+    // The badge went from BUFFERING to RECORDING in front of the browser (the demo's motion).
+    let seen: Vec<&str> = v["seen"]["lobby-h264"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let b = seen.iter().position(|s| *s == "BUFFERING");
+    let r = seen.iter().rposition(|s| *s == "RECORDING");
+    assert!(
+        matches!((b, r), (Some(b), Some(r)) if b < r),
+        "badge texts: {seen:?}"
+    );
+    assert_eq!(v["recording_card_marked"], true);
+    assert!(v["pool_points"].as_u64().unwrap() >= 3, "{v}");
+    assert!(
+        v["pool_summary"]
+            .as_str()
+            .unwrap()
+            .contains("used of 50.0 MiB"),
+        "{v}"
+    );
+    assert!(
+        v["stream_line"].as_str().unwrap().starts_with("up · h265"),
+        "{v}"
+    );
+    assert_eq!(v["onvif_line"], "not configured");
+    assert!(v["storage_alerts"].as_str().unwrap().contains("No alerts"));
+    // Phone-sized: nothing wider than the screen, cards span it.
+    assert!(v["overflow_phone"].as_i64().unwrap() <= 0, "{v}");
+    assert!(v["overflow_desktop"].as_i64().unwrap() <= 0, "{v}");
+    assert!(v["phone_card_width"].as_f64().unwrap() > 340.0, "{v}");
+    assert_screenshots(&["dashboard", "camera", "storage", "dashboard-phone"]);
+}
+
+#[test]
+fn settings_form_saves_and_shows_a_refused_value_at_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunProcess::start(&write_run_config(dir.path(), "", ""));
+    let v = scenario(
+        "settings",
+        &format!("http://{}", run.addr),
+        "",
+        Duration::from_secs(60),
+    );
+    assert!(v["saved_status"].as_str().unwrap().starts_with("Saved"));
+    assert_eq!(v["value_after_save"], "7");
+    // Applied: the API says so.
+    let (st, cfg) = get_json(&run.addr, "/api/motion_recording/config/back%20yard", None);
+    assert_eq!(st, 200);
+    assert_eq!(cfg["pre_buffer_secs"], 7, "{cfg}");
+    // The refused values changed nothing, and each error was shown at its own field.
+    assert_eq!(cfg["post_buffer_secs"], 1, "{cfg}");
+    let pre = v["pre_error"].as_str().unwrap();
+    assert!(
+        pre.contains("between 0 and 60") && pre.contains("90"),
+        "{v}"
+    );
+    assert_eq!(v["pre_invalid"], "true");
+    assert_eq!(v["pre_focused"], "f-pre_buffer_secs");
+    assert_eq!(v["other_errors"], 0);
+    assert_eq!(v["pre_error_cleared"], true);
+    assert!(
+        v["post_error"]
+            .as_str()
+            .unwrap()
+            .contains("between 0 and 300"),
+        "{v}"
+    );
+    assert_screenshots(&["camera-invalid"]);
+    run.stop();
+}
+
+/// Waits until every recording the API lists is complete and there are `n` of them.
+fn wait_for_clips(addr: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, v) = get_json(addr, "/api/recordings", Some(TOKEN));
+        let recs = v["recordings"].as_array().cloned().unwrap_or_default();
+        if recs.len() == n && recs.iter().all(|r| r["status"] == "complete") {
+            return recs;
+        }
+        assert!(Instant::now() < deadline, "clips never completed: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn recordings_play_seek_protect_and_delete_behind_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_run_config(dir.path(), &format!("api_token = \"{TOKEN}\""), "");
+    let run = RunProcess::start(&cfg);
+    let auth = format!("Bearer {TOKEN}");
+    // Motion once the pre-buffers hold their 2 s, so the clips have a pre-roll to show.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for cam in ["front", "back%20yard"] {
+        let path = format!("/api/motion_recording/buffer_stats/{cam}");
+        while get_json(&run.addr, &path, Some(TOKEN)).1["duration_secs"]
+            .as_f64()
+            .unwrap_or(0.0)
+            < 2.0
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{cam}'s pre-buffer never held 2 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    for cam in ["front", "back%20yard"] {
+        let (st, _, b) = http(
+            &run.addr,
+            "POST",
+            &format!("/api/cameras/{cam}/motion"),
+            &[("Authorization", &auth)],
+            br#"{"action":"pulse","duration_ms":3000}"#,
+        );
+        assert_eq!(st, 202, "{}", String::from_utf8_lossy(&b));
+    }
+    let clips = wait_for_clips(&run.addr, 2);
+
+    let v = scenario(
+        "recordings",
+        &format!("http://{}", run.addr),
+        TOKEN,
+        Duration::from_secs(90),
+    );
+    assert_eq!(v["token_stored"], TOKEN);
+    // Each row shows the pre-roll the API reports.
+    for row in v["rows"].as_array().unwrap() {
+        let api = clips.iter().find(|c| c["id"] == row["id"]).unwrap();
+        assert!(api["pre_roll_secs"].as_f64().unwrap() >= 2.0, "{api}");
+        let want = format!("{:.1} s", api["pre_roll_secs"].as_f64().unwrap());
+        assert_eq!(row["preroll"], want.as_str(), "{row} vs {api}");
+    }
+    assert!(
+        v["hash_after_filter"]
+            .as_str()
+            .unwrap()
+            .contains("camera=front"),
+        "{v}"
+    );
+    // Played (through ?token=, since a <video> cannot send a header) and seeked.
+    assert_eq!(v["video_src_has_token"], true);
+    assert!(v["played_to"].as_f64().unwrap() > 0.5, "{v}");
+    let (to, target) = (
+        v["seeked_to"].as_f64().unwrap(),
+        v["seek_target"].as_f64().unwrap(),
+    );
+    assert!(
+        (to - target).abs() < 0.1 && target > 2.0,
+        "seeked to {to}, asked {target}"
+    );
+    assert_eq!(v["player_error_hidden"], true);
+    // Protected and deleted, as the API sees it.
+    let (st, p) = get_json(
+        &run.addr,
+        &format!("/api/recordings/{}", v["protected_id"]),
+        Some(TOKEN),
+    );
+    assert_eq!((st, &p["protected"]), (200, &Value::Bool(true)), "{p}");
+    let gone = v["deleted"].as_i64().unwrap();
+    assert_eq!(v["api_after_delete"], 404);
+    let (st, _) = get_json(&run.addr, &format!("/api/recordings/{gone}"), Some(TOKEN));
+    assert_eq!(st, 404);
+    let (_, list) = get_json(&run.addr, "/api/recordings", Some(TOKEN));
+    let ids: Vec<i64> = list["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["id"].as_i64())
+        .collect();
+    assert!(!ids.contains(&gone) && ids.len() == 1, "{list}");
+    // A phone reuses the stored token and fits the screen.
+    assert_eq!(v["phone_asked_token"], false);
+    assert!(v["overflow_phone"].as_i64().unwrap() <= 0, "{v}");
+    assert_screenshots(&["recordings", "recordings-phone"]);
+    run.stop();
+}
+
+/// `?token=` opens a clip's file (for `<video>` and download links) and nothing else; the page
+/// itself and its files need no token.
+#[test]
+fn query_token_opens_clip_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_run_config(dir.path(), &format!("api_token = \"{TOKEN}\""), "");
+    let run = RunProcess::start(&cfg);
+    let a = run.addr.as_str();
+    let status = |path: &str| http(a, "GET", path, &[], b"").0;
+    // Past the token check, to "no such recording".
+    assert_eq!(
+        status(&format!("/api/recordings/99/file?token={TOKEN}")),
+        404
+    );
+    assert_eq!(status("/api/recordings/99/file?token=wrong"), 401);
+    assert_eq!(status("/api/recordings/99/file"), 401);
+    for path in [
+        "/api/recordings/99",
+        "/api/recordings",
+        "/api/cameras",
+        "/api/history",
+        "/metrics",
+    ] {
+        assert_eq!(status(&format!("{path}?token={TOKEN}")), 401, "{path}");
+    }
+    let (st, h) = get_json(a, "/api/history", Some(TOKEN));
+    assert_eq!(st, 200, "{h}");
+    for path in ["/", "/ui/app.js", "/ui/app.css", "/healthz"] {
+        assert_eq!(status(path), 200, "{path}");
+    }
+    run.stop();
+}
