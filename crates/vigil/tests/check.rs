@@ -12,7 +12,11 @@ fn check(config: &std::path::Path) -> (bool, String) {
         .env("RUST_LOG", "off")
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -36,23 +40,43 @@ async fn check_probes_onvif_and_the_stream() {
         p
     };
     let good = cfg("secret");
-    let (ok, text) = tokio::task::spawn_blocking(move || check(&good)).await.unwrap();
+    let (ok, text) = tokio::task::spawn_blocking(move || check(&good))
+        .await
+        .unwrap();
     assert!(ok, "{text}");
-    for want in ["config ok: 1 cameras", "door: ONVIF ok", "door: ONVIF events ok", "door: ONVIF stream URI rtsp://", "door: file ok: h264 640x360 + AAC"] {
+    for want in [
+        "config ok: 1 cameras",
+        "door: ONVIF ok",
+        "door: ONVIF events ok",
+        "door: ONVIF stream URI rtsp://",
+        "door: file ok: h264 640x360 + AAC",
+    ] {
         assert!(text.contains(want), "{want:?} in\n{text}");
     }
     let bad = cfg("badpass-7781");
-    let (ok, text) = tokio::task::spawn_blocking(move || check(&bad)).await.unwrap();
+    let (ok, text) = tokio::task::spawn_blocking(move || check(&bad))
+        .await
+        .unwrap();
     assert!(!ok, "{text}");
-    assert!(text.contains("door: ONVIF FAILED") && text.contains("NotAuthorized"), "{text}");
-    assert!(!text.contains("badpass-7781"), "the password is never printed: {text}");
+    assert!(
+        text.contains("door: ONVIF FAILED") && text.contains("NotAuthorized"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("badpass-7781"),
+        "the password is never printed: {text}"
+    );
 }
 
 #[test]
 fn check_refuses_a_bad_config_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("bad.toml");
-    std::fs::write(&p, "[[camera]]\nname = \"a\"\nurl = \"rtsp://h/\"\npre_buffer_secs = 99\n").unwrap();
+    std::fs::write(
+        &p,
+        "[[camera]]\nname = \"a\"\nurl = \"rtsp://h/\"\npre_buffer_secs = 99\n",
+    )
+    .unwrap();
     let (ok, text) = check(&p);
     assert!(!ok);
     assert!(text.contains("camera[0].pre_buffer_secs"), "{text}");

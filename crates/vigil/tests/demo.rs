@@ -32,7 +32,8 @@ fn demo_records_one_clip_per_camera_with_pre_roll_and_status_page() {
     // The status snapshot follows the log line within a moment: poll it.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let (page, v) = loop {
-        let page = http_get(&addr, "/");
+        // The server-rendered status page (`/` is the web UI, which fetches the same facts).
+        let page = http_get(&addr, "/status");
         let json = http_get(&addr, "/status.json");
         let body = &json[json.find("\r\n\r\n").unwrap() + 4..];
         let v: serde_json::Value =

@@ -39,7 +39,10 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
     }
 }
 
@@ -82,7 +85,12 @@ fn full_disk_closes_clips_valid_then_recording_resumes_after_retention() {
     }
     // ~62 KB/s per camera: 3 MiB is full within ~30 s of recording.
     pump(&mut cams, 40.0);
-    let failed = |c: &SimCamera| c.notices.iter().filter(|n| matches!(n, Notice::WriteFailed { .. })).count();
+    let failed = |c: &SimCamera| {
+        c.notices
+            .iter()
+            .filter(|n| matches!(n, Notice::WriteFailed { .. }))
+            .count()
+    };
     assert!(cams.iter().any(|c| failed(c) > 0), "the disk filled up");
     for c in &cams {
         for r in &c.closed {
@@ -100,17 +108,26 @@ fn full_disk_closes_clips_valid_then_recording_resumes_after_retention() {
         .flat_map(|c| c.notices.iter())
         .filter_map(|n| match n {
             Notice::WriteFailed { message, .. } => Some(message.clone()),
-            Notice::ClipClosed(r) => Some(format!("closed {:?} {} frames", r.close_reason, r.frames)),
+            Notice::ClipClosed(r) => {
+                Some(format!("closed {:?} {} frames", r.close_reason, r.frames))
+            }
             Notice::ClipDiscarded(r) => Some(format!("discarded {:?}", r.close_reason)),
             _ => None,
         })
         .collect();
-    assert_eq!(broken.len(), 2, "each camera's clip was closed by the write error: {why:#?}");
+    assert_eq!(
+        broken.len(),
+        2,
+        "each camera's clip was closed by the write error: {why:#?}"
+    );
     for r in &broken {
         assert!(r.frames > 300, "closed valid with what it had: {r:?}");
     }
     for c in &cams {
-        assert!(c.pipeline.counters().packets_in > 1000, "the stream kept flowing");
+        assert!(
+            c.pipeline.counters().packets_in > 1000,
+            "the stream kept flowing"
+        );
         if failed(c) > 0 {
             assert!(c.pipeline.counters().write_errors > 0);
         }
@@ -129,13 +146,19 @@ fn full_disk_closes_clips_valid_then_recording_resumes_after_retention() {
     assert!(!deleted.is_empty());
     let closed_before: Vec<usize> = cams.iter().map(|c| c.closed.len()).collect();
     let resumed = |c: &SimCamera| {
-        c.notices.iter().filter(|n| matches!(n, Notice::ClipOpened(r) if r.event == 1)).count()
+        c.notices
+            .iter()
+            .filter(|n| matches!(n, Notice::ClipOpened(r) if r.event == 1))
+            .count()
     };
     let opened_before: Vec<usize> = cams.iter().map(resumed).collect();
     // Motion is still on: within a retry period and a GOP, recording resumes by itself.
     pump(&mut cams, 48.0);
     for (i, c) in cams.iter().enumerate() {
-        assert!(resumed(c) > opened_before[i], "camera {i} resumed recording in a new file");
+        assert!(
+            resumed(c) > opened_before[i],
+            "camera {i} resumed recording in a new file"
+        );
     }
     for c in cams.iter_mut() {
         c.motion_end(MotionSource::Onvif);
@@ -151,6 +174,9 @@ fn full_disk_closes_clips_valid_then_recording_resumes_after_retention() {
         .reconcile(&dir.path().join("clips"), &["a".into(), "b".into()])
         .unwrap();
     let rows = cat.clips(&Default::default()).unwrap();
-    assert!(rows.iter().all(|r| r.status == ClipStatus::Complete), "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| r.status == ClipStatus::Complete),
+        "{rows:#?}"
+    );
     assert_eq!(report, Default::default(), "{report:?}");
 }

@@ -69,15 +69,23 @@ async fn subscribed(app: &App) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn motion_on_for_3s_then_off_makes_one_clip() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision)).await.unwrap();
+    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision))
+        .await
+        .unwrap();
     let app = start(dir.path(), &sim, "secret").await;
     subscribed(&app).await;
     sim.motion(true);
-    until("RECORDING", Duration::from_secs(10), || (state(&app) == "RECORDING").then_some(())).await;
+    until("RECORDING", Duration::from_secs(10), || {
+        (state(&app) == "RECORDING").then_some(())
+    })
+    .await;
     let on_at = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await; // the motion itself lasts 3 s
     sim.motion(false);
-    until("FINALIZING", Duration::from_secs(10), || (state(&app) == "FINALIZING").then_some(())).await;
+    until("FINALIZING", Duration::from_secs(10), || {
+        (state(&app) == "FINALIZING").then_some(())
+    })
+    .await;
     let motion = on_at.elapsed().as_secs_f64();
     let c = until("a complete clip", Duration::from_secs(15), || {
         let c = clips(&app);
@@ -97,39 +105,63 @@ async fn motion_on_for_3s_then_off_makes_one_clip() {
     let ev = app.catalog.events(&Default::default()).unwrap();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].source, "onvif");
-    assert!(ev[0].camera_start.is_some(), "the camera's own time is kept");
+    assert!(
+        ev[0].camera_start.is_some(),
+        "the camera's own time is kept"
+    );
     app.shutdown().await;
-    sim.wait_for(Duration::from_secs(5), |c| c.unsubscribes >= 1).await.expect("unsubscribed on shutdown");
+    sim.wait_for(Duration::from_secs(5), |c| c.unsubscribes >= 1)
+        .await
+        .expect("unsubscribed on shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlapping_and_post_roll_motion_share_a_clip_and_later_motion_makes_another() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision)).await.unwrap();
+    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision))
+        .await
+        .unwrap();
     let app = start(dir.path(), &sim, "secret").await;
     subscribed(&app).await;
     // Two motion topics overlap (CellMotionDetector, then MotionAlarm too).
     sim.motion(true);
-    until("RECORDING", Duration::from_secs(10), || (state(&app) == "RECORDING").then_some(())).await;
+    until("RECORDING", Duration::from_secs(10), || {
+        (state(&app) == "RECORDING").then_some(())
+    })
+    .await;
     sim.emit("tns1:VideoSource/MotionAlarm", "State", "true");
     tokio::time::sleep(Duration::from_millis(500)).await;
     sim.motion(false); // MotionAlarm still on: motion goes on
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(state(&app), "RECORDING");
     sim.emit("tns1:VideoSource/MotionAlarm", "State", "false");
-    until("FINALIZING", Duration::from_secs(10), || (state(&app) == "FINALIZING").then_some(())).await;
+    until("FINALIZING", Duration::from_secs(10), || {
+        (state(&app) == "FINALIZING").then_some(())
+    })
+    .await;
     // Motion again during the post-roll: back to RECORDING, same clip.
     sim.motion(true);
-    until("RECORDING again", Duration::from_secs(10), || (state(&app) == "RECORDING").then_some(())).await;
+    until("RECORDING again", Duration::from_secs(10), || {
+        (state(&app) == "RECORDING").then_some(())
+    })
+    .await;
     sim.motion(false);
     until("the clip closed", Duration::from_secs(15), || {
-        (clips(&app).iter().filter(|c| c.status == ClipStatus::Complete).count() == 1).then_some(())
+        (clips(&app)
+            .iter()
+            .filter(|c| c.status == ClipStatus::Complete)
+            .count()
+            == 1)
+            .then_some(())
     })
     .await;
     assert_eq!(clips(&app).len(), 1);
     // Motion after the clip closed: a second clip.
     sim.motion(true);
-    until("RECORDING a new clip", Duration::from_secs(10), || (state(&app) == "RECORDING").then_some(())).await;
+    until("RECORDING a new clip", Duration::from_secs(10), || {
+        (state(&app) == "RECORDING").then_some(())
+    })
+    .await;
     sim.motion(false);
     let c = until("two complete clips", Duration::from_secs(15), || {
         let c = clips(&app);
@@ -146,30 +178,48 @@ async fn overlapping_and_post_roll_motion_share_a_clip_and_later_motion_makes_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_motion_topics_record_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = OnvifCam::start(SimConfig::new(Vendor::Reolink)).await.unwrap();
+    let sim = OnvifCam::start(SimConfig::new(Vendor::Reolink))
+        .await
+        .unwrap();
     let app = start(dir.path(), &sim, "secret").await;
     subscribed(&app).await;
     let before = sim.counters().messages_delivered;
     sim.emit("tns1:Device/Trigger/DigitalInput", "LogicalState", "true");
-    sim.emit("tns1:VideoSource/ImageTooBlurry/AnalyticsService", "State", "true");
-    sim.wait_for(Duration::from_secs(10), |c| c.messages_delivered >= before + 2)
-        .await
-        .expect("the camera delivered both messages");
+    sim.emit(
+        "tns1:VideoSource/ImageTooBlurry/AnalyticsService",
+        "State",
+        "true",
+    );
+    sim.wait_for(Duration::from_secs(10), |c| {
+        c.messages_delivered >= before + 2
+    })
+    .await
+    .expect("the camera delivered both messages");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(state(&app), "BUFFERING");
     assert!(clips(&app).is_empty());
-    assert!(app.onvif_health("cam").unwrap()["messages"].as_u64().unwrap() >= 2);
+    assert!(
+        app.onvif_health("cam").unwrap()["messages"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
     app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_is_reported_and_retried_with_backoff() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision)).await.unwrap();
+    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision))
+        .await
+        .unwrap();
     let app = start(dir.path(), &sim, "wrong").await;
     let h = until("an auth error in health", Duration::from_secs(10), || {
         let h = app.onvif_health("cam").unwrap();
-        h["last_error"].as_str().is_some_and(|e| e.contains("NotAuthorized")).then_some(h)
+        h["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("NotAuthorized"))
+            .then_some(h)
     })
     .await;
     assert_eq!(h["state"], "backoff", "{h}");
@@ -184,16 +234,23 @@ async fn wrong_password_is_reported_and_retried_with_backoff() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_camera_reboot_the_next_motion_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision)).await.unwrap();
+    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision))
+        .await
+        .unwrap();
     let app = start(dir.path(), &sim, "secret").await;
     subscribed(&app).await;
     let subs = sim.counters().subscriptions_created;
     sim.reboot();
-    sim.wait_for(Duration::from_secs(20), |c| c.subscriptions_created > subs && c.active_subscriptions >= 1)
-        .await
-        .expect("re-subscribed after the reboot");
+    sim.wait_for(Duration::from_secs(20), |c| {
+        c.subscriptions_created > subs && c.active_subscriptions >= 1
+    })
+    .await
+    .expect("re-subscribed after the reboot");
     sim.motion(true);
-    until("RECORDING", Duration::from_secs(10), || (state(&app) == "RECORDING").then_some(())).await;
+    until("RECORDING", Duration::from_secs(10), || {
+        (state(&app) == "RECORDING").then_some(())
+    })
+    .await;
     sim.motion(false);
     until("a complete clip", Duration::from_secs(15), || {
         let c = clips(&app);

@@ -56,11 +56,21 @@ fn setup(dir: &Path, n: i64, bytes: usize) -> (Arc<Catalog>, Vec<i64>) {
 }
 
 fn left(dir: &Path, cat: &Catalog) -> Vec<String> {
-    let mut rows: Vec<String> = cat.clips(&Default::default()).unwrap().into_iter().map(|r| r.key).collect();
+    let mut rows: Vec<String> = cat
+        .clips(&Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
     rows.sort();
     let mut files: Vec<String> = mp4s_under(&dir.join("clips"))
         .into_iter()
-        .map(|p| p.strip_prefix(dir.join("clips")).unwrap().to_string_lossy().into_owned())
+        .map(|p| {
+            p.strip_prefix(dir.join("clips"))
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     files.sort();
     assert_eq!(rows, files, "rows and files agree");
@@ -77,27 +87,69 @@ fn max_age_deletes_old_clips_and_keeps_protected_and_recording_ones() {
     let (cat, ids) = setup(dir.path(), 6, 1000);
     cat.set_protected(ids[0], true).unwrap();
     let rec = cat
-        .insert_clip(&NewClip { camera: "cam", event_id: None, key: "cam/open.mp4", video_codec: "h264", width: 1, height: 1, trigger: "api" })
+        .insert_clip(&NewClip {
+            camera: "cam",
+            event_id: None,
+            key: "cam/open.mp4",
+            video_codec: "h264",
+            width: 1,
+            height: 1,
+            trigger: "api",
+        })
         .unwrap();
     std::fs::write(dir.path().join("clips/cam/open.mp4"), b"being written").unwrap();
-    let r = Retention::new(cat.clone(), dir.path().join("clips"), Policy { max_age: Some(Duration::from_secs(3 * DAY)), ..Default::default() });
+    let r = Retention::new(
+        cat.clone(),
+        dir.path().join("clips"),
+        Policy {
+            max_age: Some(Duration::from_secs(3 * DAY)),
+            ..Default::default()
+        },
+    );
     let gone = r.run(at_day(6));
     // Day 6 minus 3 days: clips that ended before day 3 go (day 3's ended a minute after).
-    assert_eq!(gone.iter().map(|d| (d.id, d.reason)).collect::<Vec<_>>(), vec![(ids[1], Reason::MaxAge)]);
-    assert_eq!(left(dir.path(), &cat), vec!["cam/day1.mp4", "cam/day3.mp4", "cam/day4.mp4", "cam/day5.mp4", "cam/day6.mp4", "cam/open.mp4"]);
-    assert!(cat.clip(rec).unwrap().is_some(), "the clip being written stays");
+    assert_eq!(
+        gone.iter().map(|d| (d.id, d.reason)).collect::<Vec<_>>(),
+        vec![(ids[1], Reason::MaxAge)]
+    );
+    assert_eq!(
+        left(dir.path(), &cat),
+        vec![
+            "cam/day1.mp4",
+            "cam/day3.mp4",
+            "cam/day4.mp4",
+            "cam/day5.mp4",
+            "cam/day6.mp4",
+            "cam/open.mp4"
+        ]
+    );
+    assert!(
+        cat.clip(rec).unwrap().is_some(),
+        "the clip being written stays"
+    );
     let s = r.state();
     assert_eq!((s.deleted_clips, s.deleted_bytes, s.runs), (1, 1000, 1));
     assert_eq!(s.deleted_by_reason.get("max_age"), Some(&1));
     let gone = r.run(at_day(7));
-    assert_eq!(gone.iter().map(|d| d.id).collect::<Vec<_>>(), vec![ids[2]], "a day later, day 3's goes");
+    assert_eq!(
+        gone.iter().map(|d| d.id).collect::<Vec<_>>(),
+        vec![ids[2]],
+        "a day later, day 3's goes"
+    );
 }
 
 #[test]
 fn max_bytes_keeps_the_newest_within_the_budget() {
     let dir = tempfile::tempdir().unwrap();
     let (cat, _) = setup(dir.path(), 5, 1000);
-    let r = Retention::new(cat.clone(), dir.path().join("clips"), Policy { max_bytes: Some(2500), ..Default::default() });
+    let r = Retention::new(
+        cat.clone(),
+        dir.path().join("clips"),
+        Policy {
+            max_bytes: Some(2500),
+            ..Default::default()
+        },
+    );
     let gone = r.run(at_day(6));
     assert!(gone.iter().all(|d| d.reason == Reason::MaxBytes));
     assert_eq!(left(dir.path(), &cat), vec!["cam/day4.mp4", "cam/day5.mp4"]);
@@ -109,8 +161,18 @@ fn min_free_deletes_until_the_disk_has_room() {
     let dir = tempfile::tempdir().unwrap();
     let (cat, _) = setup(dir.path(), 4, 1000);
     // Whatever this disk has free, ask for that plus 2.5 clips: three must go.
-    let free = Retention::new(cat.clone(), dir.path().join("clips"), Policy::default()).disk().unwrap().free_bytes;
-    let r = Retention::new(cat.clone(), dir.path().join("clips"), Policy { min_free: Some(MinFree::Bytes(free + 2500)), ..Default::default() });
+    let free = Retention::new(cat.clone(), dir.path().join("clips"), Policy::default())
+        .disk()
+        .unwrap()
+        .free_bytes;
+    let r = Retention::new(
+        cat.clone(),
+        dir.path().join("clips"),
+        Policy {
+            min_free: Some(MinFree::Bytes(free + 2500)),
+            ..Default::default()
+        },
+    );
     let gone = r.run(at_day(5));
     assert_eq!(gone.len(), 3, "{gone:?}");
     assert!(gone.iter().all(|d| d.reason == Reason::MinFree));
@@ -125,12 +187,24 @@ fn rules_combined() {
     let r = Retention::new(
         cat.clone(),
         dir.path().join("clips"),
-        Policy { max_age: Some(Duration::from_secs(4 * DAY)), max_bytes: Some(2000), ..Default::default() },
+        Policy {
+            max_age: Some(Duration::from_secs(4 * DAY)),
+            max_bytes: Some(2000),
+            ..Default::default()
+        },
     );
     let gone = r.run(at_day(6));
     // Days 1 (age) ... then bytes: 5 left = 5000 > 2000 → days 2, 3, 4 (day 5 is protected).
     let reasons: Vec<_> = gone.iter().map(|d| d.reason).collect();
-    assert_eq!(reasons, vec![Reason::MaxAge, Reason::MaxBytes, Reason::MaxBytes, Reason::MaxBytes]);
+    assert_eq!(
+        reasons,
+        vec![
+            Reason::MaxAge,
+            Reason::MaxBytes,
+            Reason::MaxBytes,
+            Reason::MaxBytes
+        ]
+    );
     assert_eq!(left(dir.path(), &cat), vec!["cam/day5.mp4", "cam/day6.mp4"]);
 }
 
@@ -143,7 +217,9 @@ fn a_crash_between_file_and_row_heals_at_the_next_start() {
     std::fs::remove_file(dir.path().join("clips/cam/day1.mp4")).unwrap();
     drop(cat);
     let cat = Catalog::open(&dir.path().join("catalog.db")).unwrap();
-    let report = cat.reconcile(&dir.path().join("clips"), &["cam".into()]).unwrap();
+    let report = cat
+        .reconcile(&dir.path().join("clips"), &["cam".into()])
+        .unwrap();
     assert_eq!(report.rows_dropped, vec!["cam/day1.mp4".to_string()]);
     assert!(cat.clip(ids[0]).unwrap().is_none());
     assert_eq!(left(dir.path(), &cat), vec!["cam/day2.mp4", "cam/day3.mp4"]);
@@ -155,11 +231,24 @@ fn in_a_running_app_retention_follows_every_closed_clip() {
     let cfg = write_run_config(dir.path(), "", "");
     // Keep at most 100 kB of clips: each new clip (~150 kB) pushes the older ones out.
     let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, text.replace("[defaults]", "[storage]\nmax_bytes = \"100kB\"\n\n[defaults]")).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace(
+            "[defaults]",
+            "[storage]\nmax_bytes = \"100kB\"\n\n[defaults]",
+        ),
+    )
+    .unwrap();
     let run = RunProcess::start(&cfg);
     let addr = run.addr.clone();
     let pulse = || {
-        let (st, _, _) = http(&addr, "POST", "/api/cameras/front/motion", &[], br#"{"action":"pulse","duration_ms":500}"#);
+        let (st, _, _) = http(
+            &addr,
+            "POST",
+            "/api/cameras/front/motion",
+            &[],
+            br#"{"action":"pulse","duration_ms":500}"#,
+        );
         assert_eq!(st, 202);
     };
     let storage = || -> serde_json::Value {
@@ -177,12 +266,20 @@ fn in_a_running_app_retention_follows_every_closed_clip() {
         }
     };
     pulse();
-    wait("the first clip deleted", &|s| s["retention"]["state"]["deleted_clips"].as_u64() >= Some(1));
+    wait("the first clip deleted", &|s| {
+        s["retention"]["state"]["deleted_clips"].as_u64() >= Some(1)
+    });
     let s = storage();
     assert_eq!(s["retention"]["state"]["recent"][0]["reason"], "max_bytes");
-    assert_eq!(s["clips"], 0, "a 150 kB clip alone exceeds 100 kB: it goes once closed");
+    assert_eq!(
+        s["clips"], 0,
+        "a 150 kB clip alone exceeds 100 kB: it goes once closed"
+    );
     let (_, _, m) = http(&addr, "GET", "/metrics", &[], b"");
     let m = String::from_utf8_lossy(&m);
-    assert!(m.contains("vigil_retention_deleted_clips_total{reason=\"max_bytes\"} 1"), "{m}");
+    assert!(
+        m.contains("vigil_retention_deleted_clips_total{reason=\"max_bytes\"} 1"),
+        "{m}"
+    );
     run.stop();
 }

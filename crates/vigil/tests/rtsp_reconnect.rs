@@ -35,7 +35,9 @@ fn rtsp_server_killed_and_restarted_while_recording() {
 
     // Motion on A, then A's server dies mid-clip.
     cam_a.motion_start();
-    cam_a.wait_notice(Duration::from_secs(5), |n| matches!(n, Notice::ClipOpened(_)));
+    cam_a.wait_notice(Duration::from_secs(5), |n| {
+        matches!(n, Notice::ClipOpened(_))
+    });
     let _ = collect_for(&seen_a, Duration::from_millis(1500));
     let killed = Instant::now();
     server_a.kill();
@@ -58,7 +60,13 @@ fn rtsp_server_killed_and_restarted_while_recording() {
     assert_eq!(facts.audio_codec.as_deref(), Some("aac"));
     assert!(facts.duration >= 3.0, "clip lasts {:.2} s", facts.duration);
     cam_a.wait_notice(Duration::from_secs(5), |n| {
-        matches!(n, Notice::State { to: State::Idle, .. })
+        matches!(
+            n,
+            Notice::State {
+                to: State::Idle,
+                ..
+            }
+        )
     });
     cam_a.motion_end();
 
@@ -68,7 +76,10 @@ fn rtsp_server_killed_and_restarted_while_recording() {
     let down = ingest_a.stats.snapshot();
     assert!(!down.connected);
     let tries = down.attempts - attempts_before;
-    assert!((1..=4).contains(&tries), "{tries} attempts in 2 s while down");
+    assert!(
+        (1..=4).contains(&tries),
+        "{tries} attempts in 2 s while down"
+    );
     assert!(down.last_error.is_some());
 
     // Back: the source reconnects by itself and sends Params again.
@@ -98,7 +109,10 @@ fn rtsp_server_killed_and_restarted_while_recording() {
     let b: Vec<_> = std::iter::from_fn(|| seen_b.try_recv().ok()).collect();
     assert!(b.iter().all(|(_, s)| !matches!(s, Seen::Lost(_))));
     let gap = longest_gap(&b);
-    assert!(gap < Duration::from_secs(1), "camera b waited {gap:?} for a packet");
+    assert!(
+        gap < Duration::from_secs(1),
+        "camera b waited {gap:?} for a packet"
+    );
     let stats_b = ingest_b.stats.snapshot();
     assert_eq!((stats_b.sessions, stats_b.reconnects), (1, 0));
     assert!(stats_b.video_packets > 300, "{stats_b:?}");

@@ -47,7 +47,10 @@ fn stream_is_ingested_and_recorded(expect: Expect) {
     let window = collect_for(&seen, Duration::from_secs(3));
     let video = packets(&window, TrackKind::Video);
     assert!(video.len() >= 80, "{} video packets in 3 s", video.len());
-    assert!(video[0].1.keyframe, "the first packet after Params is a keyframe");
+    assert!(
+        video[0].1.keyframe,
+        "the first packet after Params is a keyframe"
+    );
     let keys = video.iter().filter(|(_, p)| p.keyframe).count();
     let want = video.len() / 30;
     assert!(
@@ -88,7 +91,11 @@ fn stream_is_ingested_and_recorded(expect: Expect) {
         "clip lasts {:.2} s",
         facts.duration
     );
-    assert!(rec.pre_roll_secs >= 1.9, "pre-roll {:.2} s", rec.pre_roll_secs);
+    assert!(
+        rec.pre_roll_secs >= 1.9,
+        "pre-roll {:.2} s",
+        rec.pre_roll_secs
+    );
     // Every packet decodes to a picture: no leading frame the decoder had to skip.
     let (frames, packets) = decoded_frames(&rec.path);
     assert_eq!(frames, packets, "decoded frames vs video packets");

@@ -27,7 +27,12 @@ fn rtsp_udp_transport() {
     let window = collect_for(&seen, Duration::from_secs(3));
     let video = packets(&window, TrackKind::Video);
     let audio = packets(&window, TrackKind::Audio);
-    assert!(video.len() >= 80 && audio.len() >= 100, "{} video, {} audio", video.len(), audio.len());
+    assert!(
+        video.len() >= 80 && audio.len() >= 100,
+        "{} video, {} audio",
+        video.len(),
+        audio.len()
+    );
     assert!(video[0].1.keyframe);
 
     cam.motion_start();

@@ -95,7 +95,8 @@ fn spawn_server(port: u16, media: &[(String, PathBuf)]) -> (Child, u16) {
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.arg(&script).args(["--port", &port.to_string()]);
     for (mount, path) in media {
-        cmd.arg("--media").arg(format!("{mount}={}", path.display()));
+        cmd.arg("--media")
+            .arg(format!("{mount}={}", path.display()));
     }
     let mut child = cmd
         .stdin(Stdio::null())
@@ -311,7 +312,10 @@ impl Camera {
     }
 
     pub fn send(&self, msg: CameraMsg) {
-        assert!(self.handle.as_ref().expect("running").send(msg), "camera worker gone");
+        assert!(
+            self.handle.as_ref().expect("running").send(msg),
+            "camera worker gone"
+        );
     }
 
     /// Motion starts now (as the API trigger would say it).
