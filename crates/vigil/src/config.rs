@@ -66,17 +66,19 @@ impl FromStr for ByteSize {
     }
 }
 
+/// A size as written: a plain number of bytes, or a string with a unit.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSize {
+    Int(u64),
+    Str(String),
+}
+
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(u64),
-            Str(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Int(n) => Ok(ByteSize(n)),
-            Raw::Str(s) => s.parse().map_err(serde::de::Error::custom),
+        match RawSize::deserialize(d)? {
+            RawSize::Int(n) => Ok(ByteSize(n)),
+            RawSize::Str(s) => s.parse().map_err(serde::de::Error::custom),
         }
     }
 }
@@ -96,15 +98,9 @@ pub enum MinFree {
 
 impl<'de> Deserialize<'de> for MinFree {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(u64),
-            Str(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Int(n) => Ok(MinFree::Bytes(n)),
-            Raw::Str(s) => match s.trim().strip_suffix('%') {
+        match RawSize::deserialize(d)? {
+            RawSize::Int(n) => Ok(MinFree::Bytes(n)),
+            RawSize::Str(s) => match s.trim().strip_suffix('%') {
                 Some(p) => match p.trim().parse::<f64>() {
                     Ok(v) if (0.0..=100.0).contains(&v) => Ok(MinFree::Percent(v)),
                     _ => Err(serde::de::Error::custom(format!(

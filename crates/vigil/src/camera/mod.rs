@@ -64,7 +64,7 @@ pub struct CameraStatus {
     pub recorder: RecorderStats,
     #[serde(skip)]
     pub buffer: BufferStats,
-    pub counters: Counters,
+    pub counters: PipelineCounters,
     #[serde(skip)]
     pub start_latency: LatencyHistogram,
     /// Motion event in → pre-roll durable on disk, for the latest clip opened by motion.
@@ -76,29 +76,6 @@ pub struct CameraStatus {
     pub recent_clips: VecDeque<ClipRecord>,
     #[serde(serialize_with = "crate::clips::ser_time_opt")]
     pub updated_at: Option<Time>,
-}
-
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Counters {
-    pub packets_in: u64,
-    pub packets_written: u64,
-    pub packets_buffered: u64,
-    pub packets_dropped: u64,
-    pub write_errors: u64,
-    pub buffer_errors: u64,
-}
-
-impl From<PipelineCounters> for Counters {
-    fn from(c: PipelineCounters) -> Self {
-        Counters {
-            packets_in: c.packets_in,
-            packets_written: c.packets_written,
-            packets_buffered: c.packets_buffered,
-            packets_dropped: c.packets_dropped,
-            write_errors: c.write_errors,
-            buffer_errors: c.buffer_errors,
-        }
-    }
 }
 
 /// A running camera worker.
@@ -275,7 +252,7 @@ fn snapshot(p: &CameraPipeline, recent: &VecDeque<ClipRecord>, now: Time) -> Cam
         height: p.params().map_or(0, |x| x.video.height),
         recorder: p.recorder().stats(),
         buffer: p.buffer().stats(),
-        counters: p.counters().into(),
+        counters: p.counters(),
         start_latency: p.start_latency().clone(),
         last_start_latency_ms: p.start_latency().last_ms,
         last_error: p.last_error().cloned(),

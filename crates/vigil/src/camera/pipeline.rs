@@ -74,7 +74,7 @@ macro_rules! report {
     };
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PipelineCounters {
     pub packets_in: u64,
     pub packets_written: u64,

@@ -260,17 +260,23 @@ pub struct DemoProcess {
 
 impl DemoProcess {
     pub fn start(data_dir: &Path, extra: &[&str]) -> DemoProcess {
-        use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(extra)
+            .args(extra);
+        DemoProcess::spawn(cmd)
+    }
+
+    /// Runs `cmd` (a vigil command) with its log lines arriving on [`DemoProcess::lines`].
+    pub fn spawn(mut cmd: Command) -> DemoProcess {
+        use std::io::BufRead;
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("vigil demo starts");
+            .expect("vigil starts");
         let stderr = child.stderr.take().unwrap();
         let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -458,33 +464,9 @@ pub fn write_run_config(dir: &Path, server_extra: &str, camera_extra: &str) -> P
 
 impl RunProcess {
     pub fn start(config: &Path) -> RunProcess {
-        use std::io::BufRead;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("vigil run starts");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut demo = DemoProcess {
-            child,
-            lines,
-            log: Vec::new(),
-        };
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.args(["run", "--config"]).arg(config);
+        let mut demo = DemoProcess::spawn(cmd);
         let line = demo.wait_for(&["status page on http://"], Duration::from_secs(30));
         let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
         RunProcess { demo, addr }
