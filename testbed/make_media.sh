@@ -48,5 +48,25 @@ make media/h264.mp4 10 -f lavfi -i "$(video_src 320x240)" "${x264[@]}" "${small[
 make media/h265_closed.mp4 10 -f lavfi -i "$(video_src 320x240)" $(x265 0) "${small[@]}"
 # shellcheck disable=SC2046
 make media/h265_open.mp4 10 -f lavfi -i "$(video_src 320x240)" $(x265 1) "${small[@]}"
+# A stream whose resolution changes mid-stream (new SPS in-band at a keyframe): 5 s at 320x240,
+# 5 s at 480x360. Made as MPEG-TS parts (x264 repeats SPS/PPS in-band there), joined, then
+# remuxed to MP4 with the in-band parameter sets kept.
+if [ ! -s media/h264_resize.mp4 ]; then
+  echo "make_media: media/h264_resize.mp4" >&2
+  tmp=$(mktemp -d)
+  ff -f lavfi -i "$(video_src 320x240)" "${x264[@]}" "${small[@]}" -t 5 "$tmp/a.ts"
+  ff -f lavfi -i "$(video_src 480x360)" "${x264[@]}" "${small[@]}" -t 5 "$tmp/b.ts"
+  printf "file '%s'\nfile '%s'\n" "$tmp/a.ts" "$tmp/b.ts" >"$tmp/list.txt"
+  ff -f concat -safe 0 -i "$tmp/list.txt" -c copy -movflags +faststart "$tmp/resize.mp4"
+  mv "$tmp/resize.mp4" media/h264_resize.mp4
+  rm -rf "$tmp"
+fi
+# G.711 A-law audio (as many cameras send): not AAC, so vigil skips it and records the video.
+if [ ! -s media/h264_pcma.mov ]; then
+  echo "make_media: media/h264_pcma.mov" >&2
+  ff -f lavfi -i "$(video_src 320x240)" -f lavfi -i "sine=frequency=440:sample_rate=8000" \
+    "${x264[@]}" "${small[@]}" -c:a pcm_alaw -ac 1 -t 10 media/h264_pcma.tmp.mov
+  mv media/h264_pcma.tmp.mov media/h264_pcma.mov
+fi
 make media/h264_aac.mp4 10 -f lavfi -i "$(video_src 320x240)" -f lavfi -i "$audio_src" \
   "${x264[@]}" "${small[@]}" -c:a aac -b:a 64k -ac 2

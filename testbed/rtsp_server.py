@@ -36,21 +36,35 @@ VIDEO = {
 }
 AUDIO = {
     "aac": "aacparse name=aparse ! rtpmp4gpay name=pay1 pt=97",
+    # G.711, as many cameras send: not recorded by vigil, which must skip it and keep the video.
+    "pcm_alaw": "identity name=aparse ! rtppcmapay name=pay1",
+    "pcm_mulaw": "identity name=aparse ! rtppcmupay name=pay1",
 }
-DEMUX = {".mp4": "qtdemux", ".mov": "qtdemux", ".ts": "tsdemux", ".mkv": "matroskademux"}
+# Caps on the demuxer's link pick its video or audio pad, whatever the container names them.
+CAPS = {
+    "h264": "video/x-h264",
+    "hevc": "video/x-h265",
+    "aac": "audio/mpeg",
+    "pcm_alaw": "audio/x-alaw",
+    "pcm_mulaw": "audio/x-mulaw",
+}
+# Demuxers that can loop (segment seeks); tsdemux can't, so MPEG-TS is not offered.
+DEMUX = {".mp4": "qtdemux", ".mov": "qtdemux", ".mkv": "matroskademux"}
 
 
 def probe(path):
     """(video codec, audio codec or None, video duration in seconds) of a file, from ffprobe."""
     out = subprocess.run(
-        ["ffprobe", "-v", "error", "-of", "json", "-show_streams", path],
+        ["ffprobe", "-v", "error", "-of", "json", "-show_streams", "-show_format", path],
         check=True,
         capture_output=True,
     ).stdout
-    streams = json.loads(out)["streams"]
+    info = json.loads(out)
+    streams = info["streams"]
     video = next((s for s in streams if s["codec_type"] == "video"), {})
     audio = next((s["codec_name"] for s in streams if s["codec_type"] == "audio"), None)
-    duration = float(video.get("duration") or 0)
+    # Matroska gives no per-stream duration: the container's then.
+    duration = float(video.get("duration") or info.get("format", {}).get("duration") or 0)
     return video.get("codec_name"), audio, duration
 
 
@@ -66,9 +80,9 @@ def launch_line(path, audio_on):
     if demux is None:
         sys.exit(f"rtsp_server: {path}: unknown container {ext!r}")
     loc = path.replace('"', '\\"')
-    parts = [f'filesrc location="{loc}" ! {demux} name=d', f"d.video_0 ! queue ! {VIDEO[video]}"]
+    parts = [f'filesrc location="{loc}" ! {demux} name=d', f"d. ! {CAPS[video]} ! queue ! {VIDEO[video]}"]
     if audio_on and audio in AUDIO:
-        parts.append(f"d.audio_0 ! queue ! {AUDIO[audio]}")
+        parts.append(f"d. ! {CAPS[audio]} ! queue ! {AUDIO[audio]}")
     return "( " + " ".join(parts) + " )", int(duration * Gst.SECOND)
 
 

@@ -1,6 +1,6 @@
 //! Real RTSP streams (GStreamer's server, testbed/) through real retina into the real camera
 //! worker: parameters, keyframes, timing, and a motion clip checked with ffprobe/ffmpeg, for
-//! H.264, H.265 closed GOP (IDR), H.265 open GOP (CRA) and H.264 + AAC.
+//! H.264, H.265 closed GOP (IDR), H.265 open GOP (CRA), H.264 + AAC, and H.264 + G.711 (skipped).
 
 mod common;
 mod rtsp_support;
@@ -213,4 +213,20 @@ fn rtsp_describe_reports_the_stream_or_a_clear_error() {
         .unwrap_err();
     assert!(matches!(e, RtspError::NotFound(_)), "{e:?}");
     assert!(e.to_string().contains("404"), "{e}");
+}
+
+/// G.711 audio (not AAC): skipped, the video recorded alone, and `describe` says what was left.
+#[test]
+fn rtsp_h264_with_pcma_audio_records_video_only() {
+    stream_is_ingested_and_recorded(Expect {
+        file: "h264_pcma.mov",
+        codec: VideoCodec::H264,
+        audio: None,
+    });
+    let server = RtspServer::start(&[("cam", "h264_pcma.mov")]);
+    let s = runtime()
+        .block_on(rtsp::describe(&test_config(&server.url("cam"))))
+        .expect("describe");
+    assert_eq!(s.audio, None);
+    assert_eq!(s.skipped_audio, ["pcma"]);
 }

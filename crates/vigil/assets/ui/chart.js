@@ -118,6 +118,11 @@ export class Chart {
     for (const se of this.series) {
       if (!se.points.length) continue;
       if (se.reference && se.points.some((p) => p[1] > top)) continue;
+      if (se.points.length === 1) {
+        const [[t, v]] = se.points;
+        svg.append(s('circle', { cx: X(t), cy: Y(v), r: 3, class: `chart-dot ${se.cls}` }));
+        continue;
+      }
       const pts = se.points.map(([t, v]) => `${X(t).toFixed(1)},${Y(v).toFixed(1)}`).join(' ');
       svg.append(s('polyline', { points: pts, class: `chart-line ${se.cls}${se.dashed ? ' dashed' : ''}` }));
     }

@@ -2,7 +2,7 @@
 // and alerts (a clip that could not be written, a full disk).
 
 import { api, enc } from './api.js';
-import { card, errorLine, facts, fmtBytes, fmtTime, h, meter, poll } from './dom.js';
+import { ago, card, errorLine, facts, fmtBytes, fmtTime, h, meter, poll } from './dom.js';
 
 function minFree(m) {
   if (!m) return 'not set';
@@ -48,11 +48,25 @@ export function mount(main) {
       ]));
     }
     const r = st.retention;
-    retention.replaceChildren(facts([
-      ['Oldest kept', r.max_age_days === null ? 'no age limit' : `${r.max_age_days} days`],
-      ['Total size', r.max_bytes === null ? 'no size limit' : fmtBytes(r.max_bytes)],
-      ['Free space kept', minFree(r.min_free)],
-    ]), h('p', { class: 'hint', text: 'Oldest clips go first; protected clips and clips being written are kept.' }));
+    const perCamera = Object.entries(r.camera_max_age_days || {}).map(([c, d]) => `${c}: ${d} days`);
+    const rs = r.state;
+    retention.replaceChildren(h('div', {},
+      facts([
+        ['Oldest kept', `${r.max_age_days == null ? 'no age limit' : `${r.max_age_days} days`}${perCamera.length ? ` (${perCamera.join(', ')})` : ''}`],
+        ['Total size', r.max_bytes == null ? 'no size limit' : fmtBytes(r.max_bytes)],
+        ['Free space kept', minFree(r.min_free)],
+        ...(rs ? [
+          ['Last run', rs.last_run ? `${ago(rs.last_run)} · ${rs.runs} run${rs.runs === 1 ? '' : 's'}` : 'not yet'],
+          ['Deleted', `${rs.deleted_clips} clips · ${fmtBytes(rs.deleted_bytes)}${Object.keys(rs.deleted_by_reason || {}).length
+            ? ` (${Object.entries(rs.deleted_by_reason).map(([k, n]) => `${k} ${n}`).join(', ')})` : ''}`],
+        ] : []),
+      ]),
+      rs?.last_error ? h('p', { class: 'alert', text: `Retention failed: ${rs.last_error}` }) : null,
+      rs?.recent?.length ? [h('div', { class: 'label', text: 'Latest deletions' }),
+        h('ul', { class: 'plain' }, rs.recent.slice(0, 8).map((d) => h('li', {},
+          `${d.camera} · ${fmtBytes(d.bytes)} · ${d.reason}`, h('span', { class: 'muted', text: ` (${ago(d.at)})` }))))] : null,
+      h('p', { class: 'hint', text: 'Oldest clips go first; protected clips and clips being written are kept.' }),
+    ));
     tbody.replaceChildren(...st.cameras.map((c) => h('tr', {},
       h('td', { dataset: { label: 'Camera' } }, h('a', { href: `#/recordings?camera=${enc(c.camera)}`, text: c.camera })),
       h('td', { dataset: { label: 'Clips' }, text: String(c.clips) }),

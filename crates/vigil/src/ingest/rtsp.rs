@@ -1,9 +1,12 @@
 //! RTSP cameras as a source of [`SourceEvent`]s.
 //!
 //! - [`run`]: one camera, forever: open a session, turn its frames into events, and when it ends
-//!   or fails send `Lost` (if it was up) and reconnect after a capped, jittered exponential
-//!   backoff. One tokio task per camera; `send` must not block (the camera worker's
-//!   `std::sync::mpsc::Sender` doesn't), so one camera's trouble never stalls another.
+//!   or fails reconnect after a capped, jittered exponential backoff. `Lost` goes out only for a
+//!   session that was up (sent `Params`): a camera that never answers is a failure in the stats
+//!   and the log, not a stream of `Lost`s. A session with no frame for `stall_timeout` is dead
+//!   (UDP never says so), as is one with no keyframe within `keyframe_timeout`. One tokio task
+//!   per camera; `send` must not block (the camera worker's `std::sync::mpsc::Sender` doesn't),
+//!   so one camera's trouble never stalls another.
 //! - [`describe`]: probe a camera once (for `vigil check`): codec, picture size, audio.
 //! - `source`: the two small traits retina hides behind ([`RtspOpener`], [`RtspSession`]), so the
 //!   loop is tested with scripted sessions; `client`: their retina implementation.
@@ -30,9 +33,7 @@ use vigil_core::time::Clock;
 
 pub use backoff::Backoff;
 pub use client::RetinaOpener;
-pub use source::{
-    BoxFuture, RawAudio, RawFrame, RawVideo, RtspOpener, RtspSession, SessionInfo,
-};
+pub use source::{BoxFuture, RawAudio, RawFrame, RawVideo, RtspOpener, RtspSession, SessionInfo};
 pub use stats::{IngestSnapshot, IngestStats};
 
 use super::SourceEvent;
@@ -247,13 +248,8 @@ pub async fn run_with(
             SessionEnd::ReceiverGone => return RunEnd::ReceiverGone,
             SessionEnd::Failed(e) => e,
         };
-        if was_up {
-            if !send(SourceEvent::Lost(error.to_string())) {
-                return RunEnd::ReceiverGone;
-            }
-            if started.elapsed() >= t.stable_after {
-                backoff.reset();
-            }
+        if was_up && started.elapsed() >= t.stable_after {
+            backoff.reset();
         }
         let delay = backoff.next_delay();
         warn!(
@@ -262,7 +258,11 @@ pub async fn run_with(
             if was_up { "lost" } else { "failed" },
             delay.as_secs_f64()
         );
+        // Stats first, so whoever sees `Lost` sees the stats say "down" too.
         stats.failed(&error.to_string(), clock.now(), delay);
+        if was_up && !send(SourceEvent::Lost(error.to_string())) {
+            return RunEnd::ReceiverGone;
+        }
         tokio::select! {
             biased;
             () = &mut shutdown => return RunEnd::Shutdown,
@@ -300,37 +300,47 @@ async fn session(
     }
     let mut feed = Feed::new(info.audio.clone());
     let opened = Instant::now();
+    let mut last_frame = opened;
+    // One timer for the whole session, re-armed only when it fires: arming a timeout per frame
+    // would cost a timer-wheel insertion per frame for every camera.
+    let watchdog = tokio::time::sleep(t.stall_timeout.min(t.keyframe_timeout));
+    tokio::pin!(watchdog);
     let end = loop {
-        let wait = if feed.is_up() {
-            t.stall_timeout
-        } else {
-            // Before the first keyframe, the keyframe deadline bounds the wait too.
-            t.keyframe_timeout
-                .saturating_sub(opened.elapsed())
-                .min(t.stall_timeout)
-        };
-        let frame = match timeout(wait, s.next()).await {
-            Err(_) if !feed.is_up() && opened.elapsed() >= t.keyframe_timeout => {
-                let e = RtspError::timeout(t.keyframe_timeout, "waiting for a keyframe");
-                break SessionEnd::Failed(e);
+        let next = tokio::select! {
+            biased;
+            next = s.next() => next,
+            () = &mut watchdog => {
+                let now = Instant::now();
+                if !feed.is_up() && now >= opened + t.keyframe_timeout {
+                    let e = RtspError::timeout(t.keyframe_timeout, "waiting for a keyframe");
+                    break SessionEnd::Failed(e);
+                }
+                if now >= last_frame + t.stall_timeout {
+                    let e = RtspError::Stalled {
+                        ms: t.stall_timeout.as_millis() as u64,
+                    };
+                    break SessionEnd::Failed(e);
+                }
+                let mut due = last_frame + t.stall_timeout;
+                if !feed.is_up() {
+                    due = due.min(opened + t.keyframe_timeout);
+                }
+                watchdog.as_mut().reset(due);
+                continue;
             }
-            Err(_) => {
-                let e = RtspError::Stalled {
-                    ms: wait.as_millis() as u64,
-                };
-                break SessionEnd::Failed(e);
-            }
-            Ok(None) => break SessionEnd::Failed(RtspError::Ended),
-            Ok(Some(Err(e))) => break SessionEnd::Failed(e),
-            Ok(Some(Ok(f))) => f,
         };
+        let frame = match next {
+            None => break SessionEnd::Failed(RtspError::Ended),
+            Some(Err(e)) => break SessionEnd::Failed(e),
+            Some(Ok(f)) => f,
+        };
+        last_frame = Instant::now();
         let was_up = feed.is_up();
         let now = clock.now();
         if !feed.push(frame, now, stats, send) {
             break SessionEnd::ReceiverGone;
         }
         if !was_up && feed.is_up() {
-            stats.up(now);
             info!(url = %cfg.redacted_url(), tool = ?info.tool, audio = info.audio.is_some(), "RTSP stream up");
         }
     };

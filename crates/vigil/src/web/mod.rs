@@ -25,19 +25,34 @@ pub async fn serve(
     state: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = Router::new()
-        .merge(ui::routes())
+    // The caller takes the app back once this returns: every handle made here must be gone.
+    let before = Arc::strong_count(&state);
+    // The plain status pages show camera names and clip paths: the API token guards them too.
+    let status = Router::new()
         .route("/status", get(index))
         .route("/status.json", get(status_json))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::require_token,
+        ));
+    let app = Router::new()
+        .merge(ui::routes())
+        .merge(status)
         .merge(crate::api::router(state.clone()))
         .with_state(state.clone());
-    let sampler = tokio::spawn(history::run(state));
+    let sampler = tokio::spawn(history::run(state.clone()));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     // The sampler holds the app: let go of it before the caller takes the app back.
     sampler.abort();
     let _ = sampler.await;
+    // axum returns once every connection task has said it is closing, but such a task drops its
+    // copy of the router (holding the app) a moment later: wait for the last of them.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while Arc::strong_count(&state) > before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
     served
 }
 

@@ -55,8 +55,6 @@ async function until(page, what, fn, arg, timeout = T) {
   }
 }
 
-const badgeOf = (name) => `[data-camera="${name}"] .badge`;
-
 // --- scenarios -------------------------------------------------------------------------------
 
 /** `vigil demo`: the cameras' badges change state live; pool graph; storage; phone layout. */
@@ -80,13 +78,18 @@ async function dashboard(browser) {
       }).observe(badge, { childList: true, characterData: true, subtree: true });
     }
   });
-  await until(page, 'lobby-h264 BUFFERING', (sel) => document.querySelector(sel)?.textContent === 'BUFFERING', badgeOf('lobby-h264'));
-  log('lobby-h264 is BUFFERING');
-  // The demo's scripted motion starts 8 s after its start.
-  await until(page, 'lobby-h264 RECORDING', (sel) => document.querySelector(sel)?.textContent === 'RECORDING', badgeOf('lobby-h264'), 30_000);
-  log('lobby-h264 is RECORDING');
+  // The demo's scripted motion (every camera, 2 s apart, from 8 s after its start) turns some
+  // camera's badge from BUFFERING to RECORDING: whichever the page sees do it first.
+  out.changed = await until(page, 'a badge going from BUFFERING to RECORDING', () => {
+    for (const [name, list] of Object.entries(window.seen)) {
+      const b = list.indexOf('BUFFERING');
+      if (b >= 0 && list.indexOf('RECORDING', b) > b) return name;
+    }
+    return null;
+  }, undefined, 45_000);
+  log(`${out.changed}: BUFFERING -> RECORDING`);
   out.seen = await page.evaluate(() => window.seen);
-  out.recording_card_marked = await page.$eval('[data-camera="lobby-h264"]', (e) => e.classList.contains('rec'));
+  out.recording_card_marked = await page.$eval(`[data-camera="${out.changed}"]`, (e) => e.classList.contains('rec'));
   // Pool: summary, and a graph with samples (the server samples every 2 s).
   out.pool_summary = await until(page, 'pool summary', () => {
     const t = document.querySelector('.summary')?.textContent || '';

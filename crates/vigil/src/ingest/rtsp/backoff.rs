@@ -78,7 +78,11 @@ mod tests {
         for base in bases {
             let d = b.next_delay().as_secs_f64();
             let base = base as f64;
-            assert!(d >= base / 2.0 && d <= base, "{d} not in [{}, {base}]", base / 2.0);
+            assert!(
+                d >= base / 2.0 && d <= base,
+                "{d} not in [{}, {base}]",
+                base / 2.0
+            );
         }
     }
 

@@ -13,7 +13,9 @@ use retina::client::{
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 use vigil_core::packet::{AudioParams, VideoCodec, VideoParams};
 
-use super::source::{BoxFuture, RawAudio, RawFrame, RawVideo, RtspOpener, RtspSession, SessionInfo};
+use super::source::{
+    BoxFuture, RawAudio, RawFrame, RawVideo, RtspOpener, RtspSession, SessionInfo,
+};
 use super::{RtspConfig, RtspError, Transport};
 
 /// Opens sessions with retina.
@@ -47,6 +49,8 @@ impl RtspSession for RetinaSession {
     }
 
     fn next(&mut self) -> BoxFuture<'_, Option<Result<RawFrame, RtspError>>> {
+        // Cancel-safe: the only await is retina's `Stream::poll_next`, which keeps its state in
+        // the stream; what follows it runs to the return without awaiting.
         Box::pin(async move {
             loop {
                 let item = match self.demuxed.next().await? {
@@ -94,7 +98,12 @@ impl RtspSession for RetinaSession {
 
 impl RetinaSession {
     fn video_params(&self) -> Option<Result<VideoParams, RtspError>> {
-        match self.demuxed.streams().get(self.video_stream)?.parameters()? {
+        match self
+            .demuxed
+            .streams()
+            .get(self.video_stream)?
+            .parameters()?
+        {
             ParametersRef::Video(v) => Some(video_params(v)),
             _ => None,
         }
@@ -211,4 +220,3 @@ impl RtspError {
         }
     }
 }
-

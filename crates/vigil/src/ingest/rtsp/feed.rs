@@ -16,8 +16,8 @@
 
 use std::sync::Arc;
 
-use vigil_core::packet::{AudioParams, StreamParams, TrackKind, VideoCodec, VideoParams};
 use vigil_core::packet::VIDEO_TIMESCALE;
+use vigil_core::packet::{AudioParams, StreamParams, TrackKind, VideoCodec, VideoParams};
 use vigil_core::time::{Time, MICROS_PER_SEC};
 use vigil_core::timeline::Timeline;
 
@@ -126,6 +126,10 @@ impl Feed {
                 video,
                 audio: self.audio.clone(),
             });
+            if self.sent.is_none() {
+                // Before the event goes out, so whoever sees it sees the stats say "up" too.
+                stats.up(now);
+            }
             self.sent = Some(params.clone());
             if !send(SourceEvent::Params(params)) {
                 return false;
@@ -174,7 +178,9 @@ impl Feed {
     }
 
     fn audio_rate(&self) -> u32 {
-        self.audio.as_ref().map_or(VIDEO_TIMESCALE, |a| a.sample_rate)
+        self.audio
+            .as_ref()
+            .map_or(VIDEO_TIMESCALE, |a| a.sample_rate)
     }
 }
 
@@ -271,7 +277,11 @@ mod tests {
             SourceEvent::Packet(p) => format!(
                 "{:?}{} {}",
                 p.track,
-                if p.keyframe && p.track == TrackKind::Video { "*" } else { "" },
+                if p.keyframe && p.track == TrackKind::Video {
+                    "*"
+                } else {
+                    ""
+                },
                 p.time.micros_since(Time::from_secs(1000)) / 1000
             ),
             SourceEvent::Lost(w) => format!("lost {w}"),
@@ -319,7 +329,13 @@ mod tests {
         let got: Vec<_> = out.iter().map(describe).collect();
         assert_eq!(
             got,
-            ["params w=320", "Video* 0", "params w=640", "Video* 100", "Video* 133"]
+            [
+                "params w=320",
+                "Video* 0",
+                "params w=640",
+                "Video* 100",
+                "Video* 133"
+            ]
         );
     }
 
@@ -330,7 +346,7 @@ mod tests {
         let stats = IngestStats::new();
         let mut out = Vec::new();
         let frames = vec![
-            h265(0, 1, Some(p)), // trailing: before any keyframe
+            h265(0, 1, Some(p)),   // trailing: before any keyframe
             h265(3_000, 21, None), // CRA: retina says not random access
             h265(6_000, 8, None),  // RASL_N
             h265(9_000, 9, None),  // RASL_R
@@ -363,7 +379,10 @@ mod tests {
         let out = run(
             &mut feed,
             vec![
-                (500, video(90_000, true, Some(vparams(VideoCodec::H264, 320)))),
+                (
+                    500,
+                    video(90_000, true, Some(vparams(VideoCodec::H264, 320))),
+                ),
                 (600, audio(44_100 + 22_050)),
             ],
         );

@@ -25,7 +25,8 @@ pub trait RtspOpener: Send + Sync {
 pub trait RtspSession: Send {
     /// What was set up, known once the session plays.
     fn info(&self) -> &SessionInfo;
-    /// The next frame; `None` when the server ended the session.
+    /// The next frame; `None` when the server ended the session. Must be cancel-safe: the run
+    /// loop drops a pending call when its stall watchdog wakes up, and calls again.
     fn next(&mut self) -> BoxFuture<'_, Option<Result<RawFrame, RtspError>>>;
 }
 

@@ -42,10 +42,14 @@ impl Scripted {
 struct ScriptedSession {
     info: SessionInfo,
     steps: VecDeque<Step>,
+    wait_until: Option<tokio::time::Instant>,
 }
 
 impl RtspOpener for Scripted {
-    fn open<'a>(&'a self, _: &'a RtspConfig) -> BoxFuture<'a, Result<Box<dyn RtspSession>, RtspError>> {
+    fn open<'a>(
+        &'a self,
+        _: &'a RtspConfig,
+    ) -> BoxFuture<'a, Result<Box<dyn RtspSession>, RtspError>> {
         Box::pin(async move {
             self.opens.lock().unwrap().push(tokio::time::Instant::now());
             // Out of scripts: a camera that refuses connections from now on.
@@ -58,6 +62,7 @@ impl RtspOpener for Scripted {
             Ok(Box::new(ScriptedSession {
                 info: SessionInfo::default(),
                 steps: script.into(),
+                wait_until: None,
             }) as Box<dyn RtspSession>)
         })
     }
@@ -68,12 +73,26 @@ impl RtspSession for ScriptedSession {
         &self.info
     }
     fn next(&mut self) -> BoxFuture<'_, Option<Result<RawFrame, RtspError>>> {
+        // Cancel-safe, as the trait asks: a step is consumed only once it is done.
         Box::pin(async move {
             loop {
-                match self.steps.pop_front()? {
-                    Step::Frame(f) => return Some(Ok(f)),
-                    Step::Wait(d) => tokio::time::sleep(d).await,
-                    Step::Fail(e) => return Some(Err(e)),
+                match self.steps.front()? {
+                    Step::Frame(_) | Step::Fail(_) => {
+                        return match self.steps.pop_front()? {
+                            Step::Frame(f) => Some(Ok(f)),
+                            Step::Fail(e) => Some(Err(e)),
+                            _ => unreachable!(),
+                        }
+                    }
+                    Step::Wait(d) => {
+                        let d = *d;
+                        let until = *self
+                            .wait_until
+                            .get_or_insert_with(|| tokio::time::Instant::now() + d);
+                        tokio::time::sleep_until(until).await;
+                        self.wait_until = None;
+                        self.steps.pop_front();
+                    }
                     Step::Hang => futures::future::pending::<()>().await,
                 }
             }
@@ -155,22 +174,32 @@ async fn a_lost_session_reports_lost_and_comes_back_with_params() {
     let (events, stats, end) = run_for(&opener, Duration::from_secs(5)).await;
     assert_eq!(end, RunEnd::Shutdown);
     assert_eq!(kinds(&events), "P...LP..");
-    let SourceEvent::Lost(why) = &events[4] else { panic!() };
+    let SourceEvent::Lost(why) = &events[4] else {
+        panic!()
+    };
     assert!(why.contains("connection reset"), "{why}");
-    let SourceEvent::Params(p) = &events[5] else { panic!() };
+    let SourceEvent::Params(p) = &events[5] else {
+        panic!()
+    };
     assert_eq!(p.video.width, 640);
     assert_eq!((stats.sessions, stats.reconnects), (2, 1));
     // The second open waited for the backoff (0.5–1 s after the first failure).
     let opens = opener.opens();
     let gap = opens[1] - opens[0];
-    assert!(gap >= Duration::from_millis(500) + Duration::from_millis(99), "{gap:?}");
+    assert!(
+        gap >= Duration::from_millis(500) + Duration::from_millis(99),
+        "{gap:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_camera_that_never_answers_is_retried_with_growing_delays() {
     let opener = Scripted::new(vec![]);
     let (events, stats, _) = run_for(&opener, Duration::from_secs(120)).await;
-    assert!(events.is_empty(), "nothing to report: the stream was never up");
+    assert!(
+        events.is_empty(),
+        "nothing to report: the stream was never up"
+    );
     // Delays 0.5–1, 1–2, 2–4, 4–8, 8–16, 15–30, 15–30, ...: a handful in two minutes.
     let opens = opener.opens();
     assert!((6..=14).contains(&opens.len()), "{} attempts", opens.len());
@@ -189,7 +218,9 @@ async fn a_silent_session_is_declared_stalled() {
     let opener = Scripted::new(vec![Ok(first)]);
     let (events, stats, _) = run_for(&opener, Duration::from_secs(12)).await;
     assert_eq!(kinds(&events), "P..L");
-    let SourceEvent::Lost(why) = &events[3] else { panic!() };
+    let SourceEvent::Lost(why) = &events[3] else {
+        panic!()
+    };
     assert!(why.contains("no frame for 10.0 s"), "{why}");
     assert_eq!(stats.sessions, 1);
 }
@@ -267,7 +298,10 @@ fn credentials_come_from_the_config_or_the_url() {
 
     c.username = Some("viewer".into());
     c.password = Some("secret".into());
-    assert_eq!(c.target().unwrap().1, Some(("viewer".into(), "secret".into())));
+    assert_eq!(
+        c.target().unwrap().1,
+        Some(("viewer".into(), "secret".into()))
+    );
     assert!(!format!("{c:?}").contains("secret"));
     assert!(!format!("{c:?}").contains("p%40ss"));
 
