@@ -18,11 +18,13 @@ Needs Debian's python3-gi, gir1.2-gst-rtsp-server-1.0 and the GStreamer plugin p
 """
 
 import argparse
+import faulthandler
 import json
 import os
 import signal
 import subprocess
 import sys
+import time
 
 import gi
 
@@ -113,6 +115,17 @@ def looper(duration_ns):
             bus.connect("sync-message", on_sync_message)
             # The first seek turns plain playback into segment playback (SEGMENT_DONE, not EOS).
             seek(Gst.SeekFlags.FLUSH | Gst.SeekFlags.SEGMENT)
+            # The flush cleared the payloaders' SEGMENT; wait until the new one has reached them.
+            # "prepared" is emitted on the client's request thread before the reply: returning
+            # at once would let that client's PLAY find a payloader without a segment, and
+            # gst-rtsp-server aborts on that (gst_rtsp_media_get_rates: assertion failed), as
+            # seen on a loaded machine.
+            pads = [bin_.get_by_name(n).get_static_pad("src") for n in ("pay0", "pay1") if bin_.get_by_name(n)]
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not all(
+                p.get_sticky_event(Gst.EventType.SEGMENT, 0) for p in pads
+            ):
+                time.sleep(0.005)
 
         def fix_running_time(pad, info, state):
             event = info.get_event()
@@ -155,6 +168,8 @@ def main():
     if not args.media:
         ap.error("at least one --media NAME=PATH")
 
+    # A crash in a GStreamer callback then leaves a Python traceback in the log.
+    faulthandler.enable()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address(args.address)

@@ -24,16 +24,11 @@ fn stream_is_ingested_and_recorded(expect: Expect) {
     let rt = runtime();
     let cam = Camera::start("cam", dir.path(), quick_settings());
     let (send, seen) = tap(Some(cam.sender()));
-    let _ingest = Ingest::start(&rt, test_config(&server.url("cam")), send);
+    let ingest = Ingest::start(&rt, test_config(&server.url("cam")), send);
 
     // Parameters first, then a keyframe.
-    let first = collect_until(&seen, Duration::from_secs(15), |(_, s)| {
-        matches!(s, Seen::Params(_))
-    });
-    let Some((_, Seen::Params(params))) = first.last() else {
-        unreachable!()
-    };
-    assert!(first.len() == 1, "nothing before Params: {first:?}");
+    let (params, before) = ingest.wait_params(&seen, Duration::from_secs(15));
+    assert_eq!(before, 0, "nothing goes out before Params");
     assert_eq!(params.video.codec, expect.codec);
     assert_eq!((params.video.width, params.video.height), (320, 240));
     // avcC and hvcC both start with configurationVersion = 1.

@@ -4,9 +4,10 @@
 //! channels with deadlines, never by sleeping for something it could watch.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +42,7 @@ pub fn media(name: &str) -> PathBuf {
 
 /// A running testbed/rtsp_server.py. Killed when dropped.
 pub struct RtspServer {
-    child: Option<Child>,
+    child: Option<(Child, PathBuf)>,
     pub port: u16,
     media: Vec<(String, PathBuf)>,
 }
@@ -69,9 +70,15 @@ impl RtspServer {
 
     /// SIGKILL, like a camera losing power: no TEARDOWN, connections just die.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
+        if let Some((mut c, log)) = self.child.take() {
+            if let Ok(Some(status)) = c.try_wait() {
+                // Not ours: say so, with its log, or a test fails with a puzzling "refused".
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                eprintln!("RTSP test server had exited by itself ({status}); its log:\n{text}");
+            }
             let _ = c.kill();
             let _ = c.wait();
+            let _ = std::fs::remove_file(&log);
         }
     }
 
@@ -90,8 +97,16 @@ impl Drop for RtspServer {
     }
 }
 
-fn spawn_server(port: u16, media: &[(String, PathBuf)]) -> (Child, u16) {
+fn spawn_server(port: u16, media: &[(String, PathBuf)]) -> ((Child, PathBuf), u16) {
+    static SERIAL: AtomicUsize = AtomicUsize::new(0);
     let script = workspace().join("testbed/rtsp_server.py");
+    // The server's log goes to a file, never to a pipe nobody reads (a full pipe would stall it).
+    let log = std::env::temp_dir().join(format!(
+        "vigil-rtsp-server-{}-{}.log",
+        std::process::id(),
+        SERIAL.fetch_add(1, Ordering::Relaxed)
+    ));
+    let log_file = std::fs::File::create(&log).expect("server log file");
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.arg(&script).args(["--port", &port.to_string()]);
     for (mount, path) in media {
@@ -101,31 +116,28 @@ fn spawn_server(port: u16, media: &[(String, PathBuf)]) -> (Child, u16) {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(log_file)
         .spawn()
         .expect("/usr/bin/python3 runs (run scripts/setup)");
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = channel();
     std::thread::spawn(move || {
+        // Read to the end, even after nobody listens: the server must never get EPIPE.
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+            let _ = tx.send(line);
         }
     });
     match rx.recv_timeout(SERVER_START) {
         Ok(line) if line.starts_with("READY ") => {
             let port = line[6..].trim().parse().expect("READY <port>");
-            (child, port)
+            ((child, log), port)
         }
         other => {
             let _ = child.kill();
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
             let _ = child.wait();
-            panic!("RTSP test server did not start ({other:?}); stderr:\n{err}");
+            let err = std::fs::read_to_string(&log).unwrap_or_default();
+            let _ = std::fs::remove_file(&log);
+            panic!("RTSP test server did not start ({other:?}); its log:\n{err}");
         }
     }
 }
@@ -178,6 +190,27 @@ impl Ingest {
             task: Some(task),
             handle: rt.handle().clone(),
             stats,
+        }
+    }
+
+    /// Waits for the stream's `Params` on `seen` (from [`tap`]); returns them and how many other
+    /// events came first. On timeout the panic shows the ingest's stats (last error, attempts).
+    pub fn wait_params(
+        &self,
+        seen: &Receiver<(Instant, Seen)>,
+        limit: Duration,
+    ) -> (Arc<StreamParams>, usize) {
+        let deadline = Instant::now() + limit;
+        let mut skipped = 0;
+        loop {
+            match seen.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok((_, Seen::Params(p))) => return (p, skipped),
+                Ok(_) => skipped += 1,
+                Err(e) => panic!(
+                    "no Params within {limit:?} ({e:?}, {skipped} other events); ingest: {:?}",
+                    self.stats.snapshot()
+                ),
+            }
         }
     }
 
