@@ -14,11 +14,11 @@ use vigil_core::prebuffer::BufferConfig;
 use vigil_core::time::{Clock, Time};
 
 use crate::camera::{self, CameraHandle, CameraMsg, CameraPipeline, Notice};
-use crate::retention::Retention;
 use crate::catalog::{notice_sink, Catalog, ReconcileReport};
 use crate::clips::{safe_name, ClipStore};
 use crate::config::{CameraConfig, Config};
 use crate::ingest::file::{path_from_url, LoopingFile};
+use crate::retention::Retention;
 
 /// What the API shows of a camera's motion-event client (ONVIF).
 pub trait EventSourceHealth: Send + Sync {
@@ -298,7 +298,10 @@ impl App {
         let _ = self.stop_tasks.send(true);
         for t in self.tasks {
             // An ONVIF client unsubscribes before it returns: give it a few seconds.
-            if tokio::time::timeout(std::time::Duration::from_secs(5), t).await.is_err() {
+            if tokio::time::timeout(std::time::Duration::from_secs(5), t)
+                .await
+                .is_err()
+            {
                 warn!("a camera task did not stop within 5 s");
             }
         }

@@ -25,7 +25,11 @@ pub async fn check(config: &Config, mut out: impl FnMut(String)) -> bool {
     all_ok
 }
 
-async fn check_camera(cam: &CameraConfig, clock: Arc<dyn Clock>, out: &mut impl FnMut(String)) -> bool {
+async fn check_camera(
+    cam: &CameraConfig,
+    clock: Arc<dyn Clock>,
+    out: &mut impl FnMut(String),
+) -> bool {
     let mut ok = true;
     let mut url = cam.url.clone();
     if let Some(device) = &cam.onvif {
@@ -35,21 +39,31 @@ async fn check_camera(cam: &CameraConfig, clock: Arc<dyn Clock>, out: &mut impl 
                 out(format!(
                     "{}: ONVIF ok: clock offset {}, events at {}",
                     cam.name,
-                    r.clock_offset_ms.map_or("unknown".into(), |ms| format!("{ms} ms")),
+                    r.clock_offset_ms
+                        .map_or("unknown".into(), |ms| format!("{ms} ms")),
                     r.event_service.as_deref().unwrap_or("?")
                 ));
                 if r.events_ok {
-                    out(format!("{}: ONVIF events ok: motion topics {:?}", cam.name, r.motion_topics));
+                    out(format!(
+                        "{}: ONVIF events ok: motion topics {:?}",
+                        cam.name, r.motion_topics
+                    ));
                 } else {
                     ok = false;
-                    out(format!("{}: ONVIF events FAILED: {}", cam.name, r.events_error.unwrap_or_default()));
+                    out(format!(
+                        "{}: ONVIF events FAILED: {}",
+                        cam.name,
+                        r.events_error.unwrap_or_default()
+                    ));
                 }
                 match (&r.stream_uri, &r.stream_uri_error) {
                     (Some(u), _) => {
                         out(format!("{}: ONVIF stream URI {u}", cam.name));
                         url = url.or(Some(u.clone()));
                     }
-                    (None, Some(e)) => out(format!("{}: ONVIF stream URI not available: {e}", cam.name)),
+                    (None, Some(e)) => {
+                        out(format!("{}: ONVIF stream URI not available: {e}", cam.name))
+                    }
                     _ => {}
                 }
             }
@@ -70,7 +84,11 @@ async fn check_camera(cam: &CameraConfig, clock: Arc<dyn Clock>, out: &mut impl 
                 f.params.video.codec.name(),
                 f.params.video.width,
                 f.params.video.height,
-                if f.params.audio.is_some() { " + AAC" } else { "" }
+                if f.params.audio.is_some() {
+                    " + AAC"
+                } else {
+                    ""
+                }
             )),
             Err(e) => {
                 ok = false;
@@ -102,13 +120,20 @@ async fn check_camera(cam: &CameraConfig, clock: Arc<dyn Clock>, out: &mut impl 
                 )),
                 Err(e) => {
                     ok = false;
-                    out(format!("{}: RTSP FAILED ({}): {e}", cam.name, cfg.redacted_url()));
+                    out(format!(
+                        "{}: RTSP FAILED ({}): {e}",
+                        cam.name,
+                        cfg.redacted_url()
+                    ));
                 }
             }
         }
         None => {
             ok = false;
-            out(format!("{}: no stream URL (none configured, none from ONVIF)", cam.name));
+            out(format!(
+                "{}: no stream URL (none configured, none from ONVIF)",
+                cam.name
+            ));
         }
     }
     ok

@@ -51,7 +51,9 @@ pub fn spawn_rtsp(
         let url = match cam.url.clone() {
             Some(u) => u,
             None => {
-                let Some(onvif) = cam.onvif.clone() else { return };
+                let Some(onvif) = cam.onvif.clone() else {
+                    return;
+                };
                 let cfg = onvif_config(&cam, &onvif);
                 let mut wait = Duration::from_secs(1);
                 loop {
@@ -80,7 +82,14 @@ pub fn spawn_rtsp(
             Transport::Tcp => rtsp::Transport::Tcp,
             Transport::Udp => rtsp::Transport::Udp,
         };
-        rtsp::run(cfg, clock, stats, move |ev| tx.send(CameraMsg::Source(ev)).is_ok(), stopped(stop)).await;
+        rtsp::run(
+            cfg,
+            clock,
+            stats,
+            move |ev| tx.send(CameraMsg::Source(ev)).is_ok(),
+            stopped(stop),
+        )
+        .await;
     })
 }
 

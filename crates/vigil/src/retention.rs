@@ -104,13 +104,22 @@ fn eligible(c: &ClipRow) -> bool {
 }
 
 /// Decides what to delete. `clips` in any order; the result is oldest first.
-pub fn plan(clips: &[ClipRow], disk: Option<Disk>, now: Time, policy: &Policy) -> Vec<(i64, Reason)> {
+pub fn plan(
+    clips: &[ClipRow],
+    disk: Option<Disk>,
+    now: Time,
+    policy: &Policy,
+) -> Vec<(i64, Reason)> {
     let mut by_age: Vec<&ClipRow> = clips.iter().collect();
     by_age.sort_by_key(|c| (c.start.unwrap_or(Time::ZERO), c.id));
     let mut out: Vec<(i64, Reason)> = Vec::new();
     let mut gone = std::collections::HashSet::new();
     for c in by_age.iter().copied().filter(|c| eligible(c)) {
-        let limit = policy.camera_max_age.get(&c.camera).copied().or(policy.max_age);
+        let limit = policy
+            .camera_max_age
+            .get(&c.camera)
+            .copied()
+            .or(policy.max_age);
         let Some(limit) = limit else { continue };
         let ended = c.end.or(c.start).unwrap_or(Time::ZERO);
         if ended < now.minus(limit) {
@@ -118,8 +127,16 @@ pub fn plan(clips: &[ClipRow], disk: Option<Disk>, now: Time, policy: &Policy) -
             gone.insert(c.id);
         }
     }
-    let mut held: u64 = clips.iter().filter(|c| !gone.contains(&c.id)).map(|c| c.bytes).sum();
-    let mut freed: u64 = clips.iter().filter(|c| gone.contains(&c.id)).map(|c| c.bytes).sum();
+    let mut held: u64 = clips
+        .iter()
+        .filter(|c| !gone.contains(&c.id))
+        .map(|c| c.bytes)
+        .sum();
+    let mut freed: u64 = clips
+        .iter()
+        .filter(|c| gone.contains(&c.id))
+        .map(|c| c.bytes)
+        .sum();
     let min_free = match (policy.min_free, disk) {
         (Some(MinFree::Bytes(b)), Some(_)) => Some(b),
         (Some(MinFree::Percent(p)), Some(d)) => Some((d.total_bytes as f64 * p / 100.0) as u64),
@@ -139,7 +156,14 @@ pub fn plan(clips: &[ClipRow], disk: Option<Disk>, now: Time, policy: &Policy) -
         if !over_bytes && !low_free {
             break;
         }
-        out.push((c.id, if over_bytes { Reason::MaxBytes } else { Reason::MinFree }));
+        out.push((
+            c.id,
+            if over_bytes {
+                Reason::MaxBytes
+            } else {
+                Reason::MinFree
+            },
+        ));
         held = held.saturating_sub(c.bytes);
         freed += c.bytes;
     }
@@ -184,13 +208,19 @@ impl Retention {
     }
 
     pub fn state(&self) -> RetentionState {
-        self.state.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.state
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     pub fn disk(&self) -> Option<Disk> {
         disk_usage(&self.root)
             .ok()
-            .map(|(total_bytes, _, free_bytes)| Disk { total_bytes, free_bytes })
+            .map(|(total_bytes, _, free_bytes)| Disk {
+                total_bytes,
+                free_bytes,
+            })
     }
 
     /// Applies the policy once. Returns what was deleted.

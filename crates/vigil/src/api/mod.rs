@@ -97,7 +97,11 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
 }
 
 /// Guards `/api/*` and `/metrics` with the bearer token, when one is configured.
-pub(crate) async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+pub(crate) async fn require_token(
+    State(app): State<Arc<App>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let Some(token) = app.config.server.api_token.as_deref() else {
         return next.run(req).await;
     };

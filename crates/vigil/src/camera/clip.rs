@@ -158,7 +158,13 @@ impl ClipSlot {
     }
 
     /// Writes one live packet; resumes a broken event's recording at a keyframe when it can.
-    pub fn write(&mut self, p: &Packet, params: Option<&StreamParams>, now: Time, r: &mut Report<'_>) {
+    pub fn write(
+        &mut self,
+        p: &Packet,
+        params: Option<&StreamParams>,
+        now: Time,
+        r: &mut Report<'_>,
+    ) {
         if self.open.is_none() {
             let resumable = p.track == TrackKind::Video && p.keyframe;
             match (&self.broken, params) {
@@ -212,7 +218,9 @@ impl ClipSlot {
                 record.bytes = s.bytes;
                 record.frames = s.video_samples;
             }
-            Err(e) => error!(camera = %r.camera, path = %record.path.display(), "finishing clip failed: {e}"),
+            Err(e) => {
+                error!(camera = %r.camera, path = %record.path.display(), "finishing clip failed: {e}")
+            }
         }
         if record.frames == 0 {
             // E.g. the stream was lost before the clip's first keyframe: nothing worth keeping.

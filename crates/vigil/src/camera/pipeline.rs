@@ -59,7 +59,10 @@ pub enum Notice {
     /// A clip closed with no video frame in it; its file was removed.
     ClipDiscarded(ClipRecord),
     /// Writing a clip failed (a full disk, an I/O error); the clip was closed valid.
-    WriteFailed { at: Time, message: String },
+    WriteFailed {
+        at: Time,
+        message: String,
+    },
 }
 
 /// Borrows the pipeline's reporting fields for the clip slot (disjoint from `self.clip`).
@@ -89,7 +92,6 @@ struct EventInfo {
     id: u64,
     source: MotionSource,
 }
-
 
 pub struct CameraPipeline {
     name: String,
@@ -306,13 +308,12 @@ impl CameraPipeline {
                 Action::MotionEventStarted { event, source, at } => {
                     info!(camera = %self.name, event, %source, "motion started");
                     self.event = Some(EventInfo { id: event, source });
-                    self.notices
-                        .push(Notice::MotionStarted {
-                            event,
-                            source,
-                            at,
-                            camera_time: self.camera_time,
-                        });
+                    self.notices.push(Notice::MotionStarted {
+                        event,
+                        source,
+                        at,
+                        camera_time: self.camera_time,
+                    });
                 }
                 Action::MotionOverlap { event, source, at } => {
                     info!(camera = %self.name, event, %source, "overlapping motion extends the clip");
@@ -379,7 +380,15 @@ impl CameraPipeline {
             OpenReason::Motion | OpenReason::Reconnected | OpenReason::Enabled
         );
         let mut r = report!(self);
-        self.clip.open(event, reason.as_str(), measure_pre_roll, trigger, &params, now, &mut r);
+        self.clip.open(
+            event,
+            reason.as_str(),
+            measure_pre_roll,
+            trigger,
+            &params,
+            now,
+            &mut r,
+        );
     }
 
     fn flush_pre_buffer(&mut self, now: Time) {

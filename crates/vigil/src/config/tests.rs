@@ -93,6 +93,7 @@ fn cameras_need_a_name_a_source_and_distinct_names() {
     assert!(err("[[camera]]\nurl = \"rtsp://h/\"").contains("name"));
     assert!(err("[[camera]]\nname = \"a\"").starts_with("camera[0].url:"));
     assert!(err("[[camera]]\nname = \"a\"\nurl = \"http://h/\"").starts_with("camera[0].url:"));
+    assert!(err("[[camera]]\nname = \"a\"\nurl = \"rtsps://h/\"").starts_with("camera[0].url:"));
     assert!(err("[[camera]]\nname = \"a\"\nonvif = \"ftp://h/\"").starts_with("camera[0].onvif:"));
     assert!(err("[[camera]]\nname = \"\"\nurl = \"rtsp://h/\"").starts_with("camera[0].name:"));
     let dup = "[[camera]]\nname = \"a\"\nurl = \"rtsp://h/\"\n[[camera]]\nname = \"a\"\nonvif = \"http://h/\"";

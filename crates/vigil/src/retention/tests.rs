@@ -35,14 +35,22 @@ fn now(day: i64) -> Time {
 
 #[test]
 fn age_rule_per_camera_with_a_default() {
-    let clips = vec![clip(1, "a", 1, 10), clip(2, "b", 1, 10), clip(3, "a", 8, 10), clip(4, "b", 8, 10)];
+    let clips = vec![
+        clip(1, "a", 1, 10),
+        clip(2, "b", 1, 10),
+        clip(3, "a", 8, 10),
+        clip(4, "b", 8, 10),
+    ];
     let policy = Policy {
         max_age: Some(days(5)),
         camera_max_age: [("b".to_string(), days(10))].into(),
         ..Default::default()
     };
     // Day 10: a's clip of day 1 is older than 5 days; b keeps 10 days.
-    assert_eq!(plan(&clips, None, now(10), &policy), vec![(1, Reason::MaxAge)]);
+    assert_eq!(
+        plan(&clips, None, now(10), &policy),
+        vec![(1, Reason::MaxAge)]
+    );
     assert_eq!(
         plan(&clips, None, now(12), &policy),
         vec![(1, Reason::MaxAge), (2, Reason::MaxAge)]
@@ -52,7 +60,12 @@ fn age_rule_per_camera_with_a_default() {
 
 #[test]
 fn total_bytes_rule_removes_oldest_first_across_cameras() {
-    let clips = vec![clip(3, "a", 3, 100), clip(1, "b", 1, 100), clip(2, "a", 2, 100), clip(4, "b", 4, 100)];
+    let clips = vec![
+        clip(3, "a", 3, 100),
+        clip(1, "b", 1, 100),
+        clip(2, "a", 2, 100),
+        clip(4, "b", 4, 100),
+    ];
     let policy = Policy {
         max_bytes: Some(250),
         ..Default::default()
@@ -70,7 +83,11 @@ fn total_bytes_rule_removes_oldest_first_across_cameras() {
 
 #[test]
 fn free_disk_rule_in_bytes_and_percent() {
-    let clips = vec![clip(1, "a", 1, 300), clip(2, "a", 2, 300), clip(3, "a", 3, 300)];
+    let clips = vec![
+        clip(1, "a", 1, 300),
+        clip(2, "a", 2, 300),
+        clip(3, "a", 3, 300),
+    ];
     let disk = Disk {
         total_bytes: 10_000,
         free_bytes: 500,
@@ -88,14 +105,22 @@ fn free_disk_rule_in_bytes_and_percent() {
         min_free: Some(MinFree::Percent(7.0)), // 700 bytes
         ..Default::default()
     };
-    assert_eq!(plan(&clips, Some(disk), now(5), &pct), vec![(1, Reason::MinFree)]);
+    assert_eq!(
+        plan(&clips, Some(disk), now(5), &pct),
+        vec![(1, Reason::MinFree)]
+    );
     // Without disk figures the rule can't judge, and deletes nothing.
     assert!(plan(&clips, None, now(5), &bytes).is_empty());
 }
 
 #[test]
 fn rules_combine_and_count_what_the_others_freed() {
-    let clips = vec![clip(1, "a", 1, 100), clip(2, "a", 5, 100), clip(3, "a", 6, 100), clip(4, "a", 7, 100)];
+    let clips = vec![
+        clip(1, "a", 1, 100),
+        clip(2, "a", 5, 100),
+        clip(3, "a", 6, 100),
+        clip(4, "a", 7, 100),
+    ];
     let policy = Policy {
         max_age: Some(days(3)),
         max_bytes: Some(250),
@@ -121,7 +146,11 @@ fn rules_combine_and_count_what_the_others_freed() {
 
 #[test]
 fn protected_and_recording_clips_are_never_deleted() {
-    let mut clips = vec![clip(1, "a", 1, 100), clip(2, "a", 2, 100), clip(3, "a", 3, 100)];
+    let mut clips = vec![
+        clip(1, "a", 1, 100),
+        clip(2, "a", 2, 100),
+        clip(3, "a", 3, 100),
+    ];
     clips[0].protected = true;
     clips[1].status = ClipStatus::Recording;
     let policy = Policy {
@@ -134,11 +163,20 @@ fn protected_and_recording_clips_are_never_deleted() {
         total_bytes: 1_000,
         free_bytes: 0,
     });
-    assert_eq!(plan(&clips, disk, now(10), &policy), vec![(3, Reason::MaxAge)]);
+    assert_eq!(
+        plan(&clips, disk, now(10), &policy),
+        vec![(3, Reason::MaxAge)]
+    );
 }
 
 #[test]
 fn no_policy_deletes_nothing() {
     let clips = vec![clip(1, "a", 1, u64::MAX / 2)];
-    assert!(plan(&clips, Some(Disk::default()), now(10_000), &Policy::default()).is_empty());
+    assert!(plan(
+        &clips,
+        Some(Disk::default()),
+        now(10_000),
+        &Policy::default()
+    )
+    .is_empty());
 }
