@@ -295,6 +295,7 @@ impl App {
     pub async fn shutdown(self) {
         info!("stopping: closing open clips");
         self.stop.store(true, Ordering::Relaxed);
+        let _ = self.retention_kick.send(()); // wakes the retention thread to see the stop
         let _ = self.stop_tasks.send(true);
         for t in self.tasks {
             // An ONVIF client unsubscribes before it returns: give it a few seconds.
@@ -341,8 +342,10 @@ fn run_retention(
             r.run(now);
             next = now.plus(RETENTION_EVERY);
         }
-        // Wake at least every 100 ms to notice a stop request.
-        match kicked.recv_timeout(std::time::Duration::from_millis(100)) {
+        // Sleep until the next run; a kick (a closed clip, a failed write, or the stop request)
+        // wakes it earlier.
+        let wait = next.micros_since(clock.now()).max(0) as u64;
+        match kicked.recv_timeout(std::time::Duration::from_micros(wait)) {
             Ok(()) => {
                 while kicked.try_recv().is_ok() {}
                 next = clock.now();
