@@ -160,17 +160,22 @@ pub fn apply_update(
     Ok(s)
 }
 
+/// A request body that must be a JSON object.
+fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad_request("body: must be a JSON object")),
+        Err(e) => Err(ApiError::bad_request(format!("body: not valid JSON: {e}"))),
+    }
+}
+
 pub async fn set_config(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let cam = camera(&app, &name)?;
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("body: not valid JSON: {e}")))?;
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request("body: must be a JSON object"));
-    };
+    let map = json_object(&body)?;
     let new = apply_update(cam.settings(), &map)?;
     app.catalog.save_settings(&name, &new)?;
     if !cam.configure(new.clone()) {
@@ -250,11 +255,7 @@ pub async fn motion(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let received = Instant::now();
     let cam = camera(&app, &name)?;
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("body: not valid JSON: {e}")))?;
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request("body: must be a JSON object"));
-    };
+    let map = json_object(&body)?;
     for k in map.keys() {
         if k != "action" && k != "duration_ms" {
             return Err(ApiError::bad_request(format!("{k}: unknown field")));
