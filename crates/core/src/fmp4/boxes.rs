@@ -8,7 +8,7 @@ use super::Fmp4Error;
 
 pub(super) type FourCC = [u8; 4];
 
-/// Starts a box: a placeholder size and the type. Returns the start for [`end_box`].
+/// Starts a box: a zero size (filled in by [`end_box`]) and the type. Returns the box start.
 pub(super) fn begin_box(buf: &mut Vec<u8>, kind: &FourCC) -> usize {
     let start = buf.len();
     buf.put_u32(0);
