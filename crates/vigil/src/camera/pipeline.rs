@@ -349,10 +349,10 @@ impl CameraPipeline {
     fn route(&mut self, route: PacketRoute, p: Packet) {
         match route {
             PacketRoute::Write => {
-                let params = self.params.clone();
-                let now = self.now;
+                // Disjoint field borrows: no per-packet clone of the parameters.
                 let mut r = report!(self);
-                self.clip.write(&p, params.as_deref(), now, &mut r);
+                self.clip
+                    .write(&p, self.params.as_deref(), self.now, &mut r);
             }
             PacketRoute::Buffer => match self.buffer.push(p) {
                 Ok(PushOutcome::Held) => self.counters.packets_buffered += 1,
