@@ -442,3 +442,24 @@ fn shutdown_while_buffering_clears_the_buffer() {
         vec![Action::ClearBuffer, changed(Buffering, Idle)]
     );
 }
+
+/// The driver may hand packets over in batches, some time after they arrived: the post-roll is
+/// judged on each keyframe's own time, so a late batch neither cuts the post-roll short nor
+/// stretches it.
+#[test]
+fn post_roll_is_judged_on_packet_time_not_handling_time() {
+    let mut r = recording(); // post-roll 10 s
+    r.handle(end(ONVIF), t(20.0)); // deadline t=30
+                                   // Keyframe from t=29.9 handled at t=30.2: still post-roll, written.
+    assert_eq!(v(r.handle(key(29.9), t(30.2))), vec![WRITE]);
+    assert_eq!(r.state(), Finalizing);
+    // The keyframe from t=30.0 ends it, whenever it is handled.
+    assert_eq!(
+        v(r.handle(key(30.0), t(30.25))),
+        vec![
+            close(CloseReason::PostRollExpired),
+            changed(Finalizing, Buffering),
+            BUFFER
+        ]
+    );
+}

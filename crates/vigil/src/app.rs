@@ -13,7 +13,7 @@ use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
 use vigil_core::time::{Clock, Time};
 
-use crate::camera::{self, CameraHandle, CameraMsg, CameraPipeline, Notice};
+use crate::camera::{self, CameraHandle, CameraPipeline, Notice};
 use crate::catalog::{notice_sink, Catalog, ReconcileReport};
 use crate::clips::{safe_name, ClipStore};
 use crate::config::{CameraConfig, Config};
@@ -50,6 +50,8 @@ pub struct App {
     /// Stops the async camera tasks (RTSP ingest, ONVIF events).
     stop_tasks: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Where `tasks` run (see `live`).
+    ingest_rt: crate::live::IngestRuntime,
     ingest: std::collections::HashMap<String, Arc<crate::ingest::rtsp::IngestStats>>,
 }
 
@@ -110,6 +112,7 @@ impl App {
             threads: vec![retention_thread],
             stop_tasks: tokio::sync::watch::channel(false).0,
             tasks: Vec::new(),
+            ingest_rt: crate::live::IngestRuntime::start()?,
             ingest: Default::default(),
             config,
         };
@@ -166,13 +169,7 @@ impl App {
                 self.threads.push(
                     std::thread::Builder::new()
                         .name(format!("src-{}", cam.name))
-                        .spawn(move || {
-                            source.run_paced(
-                                clock,
-                                |ev| tx.send(CameraMsg::Source(ev)).is_ok(),
-                                stop,
-                            )
-                        })?,
+                        .spawn(move || source.run_paced(clock, |ev| tx.send_source(ev), stop))?,
                 );
             }
             // An rtsp:// URL, or none (then the camera's ONVIF service gives it).
@@ -180,6 +177,7 @@ impl App {
                 let stats = Arc::new(crate::ingest::rtsp::IngestStats::new());
                 self.ingest.insert(cam.name.clone(), stats.clone());
                 let task = crate::live::spawn_rtsp(
+                    self.ingest_rt.handle(),
                     cam,
                     self.clock.clone(),
                     handle.sender(),
@@ -191,6 +189,7 @@ impl App {
         }
         if let Some(device) = cam.onvif.as_deref() {
             let (task, health) = crate::live::spawn_onvif(
+                self.ingest_rt.handle(),
                 cam,
                 device,
                 self.clock.clone(),
@@ -306,8 +305,9 @@ impl App {
                 warn!("a camera task did not stop within 5 s");
             }
         }
-        let (threads, cameras) = (self.threads, self.cameras);
+        let (threads, cameras, ingest_rt) = (self.threads, self.cameras, self.ingest_rt);
         let _ = tokio::task::spawn_blocking(move || {
+            ingest_rt.stop();
             for t in threads {
                 let _ = t.join();
             }

@@ -148,7 +148,7 @@ fn run_script(
     start: Time,
     offset: f64,
     clock: Arc<dyn Clock>,
-    tx: std::sync::mpsc::Sender<CameraMsg>,
+    tx: crate::camera::CameraTx,
     stop: Arc<AtomicBool>,
 ) {
     for cycle in 0u32.. {
@@ -184,7 +184,7 @@ fn run_script(
                     camera_time: None,
                 },
             };
-            if tx.send(msg).is_err() {
+            if !tx.send(msg) {
                 return;
             }
         }

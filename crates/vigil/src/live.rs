@@ -2,8 +2,12 @@
 //! for its ONVIF events (the PullPoint lifecycle), both feeding the camera's worker through its
 //! channel. A camera configured with only `onvif` gets its stream URL from the camera first
 //! (GetProfiles + GetStreamUri), retried with backoff until it answers.
+//!
+//! These tasks run on an [`IngestRuntime`] of their own: one thread, no work stealing, never
+//! shared with the HTTP server (whose handlers query SQLite and may block for a while).
+//! One thread serving every camera socket also wakes far less often than a pool of them, where
+//! a task woken on one worker wakes another to steal (docs/PERFORMANCE.md).
 
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,9 +18,65 @@ use vigil_core::recorder::MotionSource;
 use vigil_core::time::Clock;
 
 use crate::app::EventSourceHealth;
-use crate::camera::CameraMsg;
+use crate::camera::{CameraMsg, CameraTx};
 use crate::config::{CameraConfig, Transport};
 use crate::ingest::rtsp::{self, IngestStats, RtspConfig};
+
+/// The runtime the camera tasks run on (module docs). Dropping it without [`IngestRuntime::stop`]
+/// also ends its thread, cancelling what still runs.
+pub struct IngestRuntime {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl IngestRuntime {
+    pub fn start() -> std::io::Result<IngestRuntime> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = rt.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("ingest".into())
+            .spawn(move || {
+                // Ends on `stop` or when the sender is dropped; dropping `rt` here cancels any
+                // task still running.
+                let _ = rt.block_on(stopped);
+            })?;
+        Ok(IngestRuntime {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        &self.handle
+    }
+
+    /// Ends the runtime's thread (tasks still running are cancelled) and waits for it.
+    /// Blocks: call it off the async runtime.
+    pub fn stop(mut self) {
+        self.end();
+    }
+
+    fn end(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for IngestRuntime {
+    fn drop(&mut self) {
+        // Without joining: a drop may happen on an async thread.
+        self.stop.take();
+    }
+}
 
 /// Resolves when `stop` turns true.
 async fn stopped(mut stop: watch::Receiver<bool>) {
@@ -40,14 +100,15 @@ pub fn onvif_config(cam: &CameraConfig, url: &str) -> vigil_onvif::CameraConfig 
 
 /// The RTSP ingest task of `cam` (its `url`, or the one its ONVIF service gives).
 pub fn spawn_rtsp(
+    rt: &tokio::runtime::Handle,
     cam: &CameraConfig,
     clock: Arc<dyn Clock>,
-    tx: Sender<CameraMsg>,
+    tx: CameraTx,
     stats: Arc<IngestStats>,
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let cam = cam.clone();
-    tokio::spawn(async move {
+    rt.spawn(async move {
         let url = match cam.url.clone() {
             Some(u) => u,
             None => {
@@ -86,7 +147,7 @@ pub fn spawn_rtsp(
             cfg,
             clock,
             stats,
-            move |ev| tx.send(CameraMsg::Source(ev)).is_ok(),
+            move |ev| tx.send_source(ev),
             stopped(stop),
         )
         .await;
@@ -109,17 +170,18 @@ impl EventSourceHealth for OnvifHealth {
 /// The ONVIF event task of `cam`: the camera's motion state (the OR of all its motion topics)
 /// drives motion start/end; `Initialized` messages sync it.
 pub fn spawn_onvif(
+    rt: &tokio::runtime::Handle,
     cam: &CameraConfig,
     device_url: &str,
     clock: Arc<dyn Clock>,
-    tx: Sender<CameraMsg>,
+    tx: CameraTx,
     stop: watch::Receiver<bool>,
 ) -> (JoinHandle<()>, Arc<dyn EventSourceHealth>) {
     let cfg = onvif_config(cam, device_url);
     let (health_tx, health_rx) = watch::channel(vigil_onvif::Health::default());
     let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<vigil_onvif::MotionEvent>(64);
     let name = cam.name.clone();
-    let task = tokio::spawn(async move {
+    let task = rt.spawn(async move {
         let client = vigil_onvif::run_events(cfg, clock, ev_tx, health_tx, stopped(stop));
         let forward = async move {
             let mut on = false;
@@ -141,7 +203,7 @@ pub fn spawn_onvif(
                         camera_time: ev.camera_time,
                     }
                 };
-                if tx.send(msg).is_err() {
+                if !tx.send(msg) {
                     return;
                 }
             }

@@ -146,7 +146,7 @@ impl Recorder {
             }
             Input::ParamsChanged => self.params_changed(now, &mut out),
             Input::Packet(meta) => {
-                let route = self.route(meta, now, &mut out);
+                let route = self.route(meta, &mut out);
                 out.push(Action::Route(route));
             }
             Input::Flushed { first, packets: _ } => {
@@ -339,14 +339,16 @@ impl Recorder {
     }
 
     /// Where a packet goes; may close, roll over or start the open clip on a video keyframe.
-    fn route(&mut self, meta: PacketMeta, now: Time, out: &mut Actions) -> PacketRoute {
+    fn route(&mut self, meta: PacketMeta, out: &mut Actions) -> PacketRoute {
         let keyframe = meta.track == TrackKind::Video && meta.keyframe;
         match self.state {
             State::Idle => return PacketRoute::Drop(DropWhy::Idle),
             State::Buffering => return PacketRoute::Buffer,
             State::Recording | State::Finalizing => {}
         }
-        if keyframe && self.post_roll_passed(now) {
+        // The post-roll is judged on the keyframe's own time, not on when it is handled: the
+        // driver may take packets in batches, some time after they arrived.
+        if keyframe && self.post_roll_passed(meta.time) {
             // The keyframe starts the next pre-roll: nothing lost, nothing duplicated.
             self.close_clip(CloseReason::PostRollExpired, out);
             self.set_state(State::Buffering, out);

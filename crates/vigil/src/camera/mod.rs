@@ -3,6 +3,12 @@
 //! Sources, motion triggers and the API talk to a camera only through its channel, so a slow disk
 //! or a broken stream on one camera never holds up another. The worker keeps a [`CameraStatus`]
 //! snapshot fresh for whoever wants to show it.
+//!
+//! Stream events (packets) don't wake the worker: they wait in the channel and the worker takes
+//! them all on its next round, at most [`BATCH_EVERY`] later. Everything else (motion, settings,
+//! shutdown) wakes it at once, and it takes the queued packets first, so the order of events is
+//! kept exactly. Waking a thread per packet cost more than everything the worker does with the
+//! packet (docs/PERFORMANCE.md): ~30 wakes a second per camera become 5.
 
 mod clip;
 mod pipeline;
@@ -13,7 +19,7 @@ pub use pipeline::{
 };
 
 use std::collections::VecDeque;
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -29,6 +35,9 @@ use crate::ingest::SourceEvent;
 
 /// How often the status snapshot is refreshed when nothing else happens.
 const STATUS_EVERY: Duration = Duration::from_millis(500);
+/// How long packets may wait in the channel before the worker takes them (see the module docs).
+/// Short against a GOP, so post-roll ends and buffer stats are late by at most this.
+pub const BATCH_EVERY: Duration = Duration::from_millis(200);
 /// Closed clips kept in the snapshot.
 const RECENT_CLIPS: usize = 50;
 
@@ -78,10 +87,32 @@ pub struct CameraStatus {
     pub updated_at: Option<Time>,
 }
 
+/// The way into a camera's worker; cheap to clone, one per source.
+#[derive(Clone)]
+pub struct CameraTx {
+    tx: Sender<CameraMsg>,
+    worker: std::thread::Thread,
+}
+
+impl CameraTx {
+    /// Sends `msg` and wakes the worker at once. False when the worker is gone.
+    pub fn send(&self, msg: CameraMsg) -> bool {
+        let ok = self.tx.send(msg).is_ok();
+        self.worker.unpark();
+        ok
+    }
+
+    /// Queues a stream event for the worker's next round without waking it (module docs).
+    /// False when the worker is gone.
+    pub fn send_source(&self, ev: SourceEvent) -> bool {
+        self.tx.send(CameraMsg::Source(ev)).is_ok()
+    }
+}
+
 /// A running camera worker.
 pub struct CameraHandle {
     name: String,
-    tx: Sender<CameraMsg>,
+    tx: CameraTx,
     status: Arc<Mutex<CameraStatus>>,
     /// The camera's current settings as last set (the worker applies them live).
     settings: Mutex<RecordingSettings>,
@@ -93,13 +124,13 @@ impl CameraHandle {
         &self.name
     }
 
-    pub fn sender(&self) -> Sender<CameraMsg> {
+    pub fn sender(&self) -> CameraTx {
         self.tx.clone()
     }
 
-    /// False when the worker is gone.
+    /// Sends `msg` and wakes the worker. False when the worker is gone.
     pub fn send(&self, msg: CameraMsg) -> bool {
-        self.tx.send(msg).is_ok()
+        self.tx.send(msg)
     }
 
     pub fn status(&self) -> CameraStatus {
@@ -127,7 +158,7 @@ impl CameraHandle {
 
     /// Asks the worker to close its clip and stop, and waits for it.
     pub fn shutdown(mut self) {
-        let _ = self.tx.send(CameraMsg::Shutdown);
+        self.tx.send(CameraMsg::Shutdown);
         if let Some(j) = self.join.take() {
             let _ = j.join();
         }
@@ -151,6 +182,10 @@ pub fn spawn(
     let join = std::thread::Builder::new()
         .name(format!("cam-{name}"))
         .spawn(move || worker(pipeline, rx, clock, st, on_notice))?;
+    let tx = CameraTx {
+        tx,
+        worker: join.thread().clone(),
+    };
     Ok(CameraHandle {
         name,
         tx,
@@ -169,56 +204,78 @@ fn worker(
 ) {
     let mut recent: VecDeque<ClipRecord> = VecDeque::new();
     let mut last_status = Time::ZERO;
+    // Whether more stream events are surely coming: the stream is up or the last round took some.
+    let mut streaming = false;
     loop {
         let now = clock.now();
-        let wait = p
+        let mut wait = p
             .next_deadline()
             .map_or(STATUS_EVERY, |d| {
                 Duration::from_micros(d.micros_since(now).max(0) as u64)
             })
             .min(STATUS_EVERY);
-        let stop = match rx.recv_timeout(wait) {
-            Ok(msg) => {
-                let now = clock.now();
-                let is_shutdown = matches!(msg, CameraMsg::Shutdown);
-                match msg {
-                    CameraMsg::Source(ev) => p.on_source(ev, now),
-                    CameraMsg::MotionStart {
-                        source,
-                        until,
-                        received,
-                        camera_time,
-                    } => {
-                        p.set_camera_time(camera_time);
-                        if p.motion_start(source, until, now) {
-                            p.note_start_latency(received.elapsed());
-                        }
-                    }
-                    CameraMsg::MotionEnd {
-                        source,
-                        camera_time,
-                    } => {
-                        p.set_camera_time(camera_time);
-                        p.motion_end(source, now)
-                    }
-                    CameraMsg::Configure(s) => {
-                        if let Err(e) = p.configure(s, now) {
-                            tracing::warn!(camera = %p.name(), "settings refused: {e}");
-                        }
-                    }
-                    CameraMsg::Shutdown => p.shutdown(now),
+        if streaming {
+            wait = wait.min(BATCH_EVERY);
+        }
+        if !wait.is_zero() {
+            // Woken early by `CameraTx::send`; a spurious wake is just an early round.
+            std::thread::park_timeout(wait);
+        }
+        streaming = false;
+        let mut stop = false;
+        loop {
+            let msg = match rx.try_recv() {
+                Ok(msg) => msg,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    p.shutdown(clock.now());
+                    stop = true;
+                    break;
                 }
-                is_shutdown
+            };
+            let now = clock.now();
+            match msg {
+                CameraMsg::Source(ev) => {
+                    streaming = true;
+                    p.on_source(ev, now);
+                }
+                CameraMsg::MotionStart {
+                    source,
+                    until,
+                    received,
+                    camera_time,
+                } => {
+                    p.set_camera_time(camera_time);
+                    if p.motion_start(source, until, now) {
+                        p.note_start_latency(received.elapsed());
+                    }
+                }
+                CameraMsg::MotionEnd {
+                    source,
+                    camera_time,
+                } => {
+                    p.set_camera_time(camera_time);
+                    p.motion_end(source, now)
+                }
+                CameraMsg::Configure(s) => {
+                    if let Err(e) = p.configure(s, now) {
+                        tracing::warn!(camera = %p.name(), "settings refused: {e}");
+                    }
+                }
+                CameraMsg::Shutdown => {
+                    p.shutdown(now);
+                    stop = true;
+                    break;
+                }
             }
-            Err(RecvTimeoutError::Timeout) => {
-                p.tick(clock.now());
-                false
+        }
+        streaming |= p.stream_up();
+        if !stop {
+            let now = clock.now();
+            if p.next_deadline().is_some_and(|d| d <= now) {
+                p.tick(now);
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                p.shutdown(clock.now());
-                true
-            }
-        };
+        }
         let notices = p.take_notices();
         for n in &notices {
             on_notice(p.name(), n);

@@ -5,7 +5,7 @@
 //!   session that was up (sent `Params`): a camera that never answers is a failure in the stats
 //!   and the log, not a stream of `Lost`s. A session with no frame for `stall_timeout` is dead
 //!   (UDP never says so), as is one with no keyframe within `keyframe_timeout`. One tokio task
-//!   per camera; `send` must not block (the camera worker's `std::sync::mpsc::Sender` doesn't),
+//!   per camera; `send` must not block (the camera worker's `CameraTx::send_source` doesn't),
 //!   so one camera's trouble never stalls another.
 //! - [`describe`]: probe a camera once (for `vigil check`): codec, picture size, audio.
 //! - `source`: the two small traits retina hides behind ([`RtspOpener`], [`RtspSession`]), so the

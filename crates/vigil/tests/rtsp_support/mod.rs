@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -251,7 +251,7 @@ impl Seen {
 /// A `send` for [`Ingest::start`] that reports every event on the returned channel, with its
 /// arrival instant, and forwards it to `camera` when given (as `vigil run` does).
 pub fn tap(
-    camera: Option<Sender<CameraMsg>>,
+    camera: Option<camera::CameraTx>,
 ) -> (
     impl FnMut(SourceEvent) -> bool + Send + 'static,
     Receiver<(Instant, Seen)>,
@@ -260,7 +260,7 @@ pub fn tap(
     let send = move |ev: SourceEvent| {
         let _ = tx.send((Instant::now(), Seen::of(&ev)));
         match &camera {
-            Some(c) => c.send(CameraMsg::Source(ev)).is_ok(),
+            Some(c) => c.send_source(ev),
             None => true,
         }
     };
@@ -340,7 +340,7 @@ impl Camera {
         }
     }
 
-    pub fn sender(&self) -> Sender<CameraMsg> {
+    pub fn sender(&self) -> camera::CameraTx {
         self.handle.as_ref().expect("running").sender()
     }
 
