@@ -7,8 +7,8 @@
 use bytes::Bytes;
 use futures::StreamExt;
 use retina::client::{
-    Credentials, Demuxed, InitialTimestampPolicy, PlayOptions, Session, SessionOptions,
-    SetupOptions, TcpTransportOptions, UdpTransportOptions,
+    Credentials, Demuxed, InitialSequenceNumberPolicy, InitialTimestampPolicy, PlayOptions,
+    Session, SessionOptions, SetupOptions, TcpTransportOptions, UdpTransportOptions,
 };
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 use vigil_core::packet::{AudioParams, VideoCodec, VideoParams};
@@ -163,8 +163,17 @@ async fn open(cfg: &RtspConfig) -> Result<RetinaSession, RtspError> {
     }
     // Permissive: use RTP-Info's rtptime to keep audio and video in step when the server gives
     // it for every stream, and don't refuse a camera that leaves it out.
+    // RTP-Info's `seq` is ignored: sequence numbers start from the first packet. Servers get it
+    // wrong often enough (fixed 0 or 1 on some cameras; gst-rtsp-server's shared media sends a
+    // packet one *before* it when a client joins while others play), and retina would otherwise
+    // end the session at once as "out-of-order packet". Loss before the first packet doesn't
+    // matter here: nothing is recorded before the first keyframe anyway.
     let playing = session
-        .play(PlayOptions::default().initial_timestamp(InitialTimestampPolicy::Permissive))
+        .play(
+            PlayOptions::default()
+                .initial_timestamp(InitialTimestampPolicy::Permissive)
+                .initial_seq(InitialSequenceNumberPolicy::Ignore),
+        )
         .await
         .map_err(|e| RtspError::from_retina(&e))?;
     let demuxed = playing.demuxed().map_err(|e| RtspError::from_retina(&e))?;
