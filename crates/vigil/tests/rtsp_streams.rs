@@ -54,13 +54,6 @@ fn stream_is_ingested_and_recorded(expect: Expect) {
         video.len()
     );
     assert_realtime(&video, "video");
-    // After 2 s of stream the session knows its rate, and the kernel batches its reads
-    // (SO_RCVLOWAT on retina's socket, found among the process's descriptors).
-    let lowat = ingest.stats.snapshot().recv_lowat_bytes;
-    assert!(
-        lowat.is_some_and(|b| b >= rtsp::lowat::MIN_LOWAT as u64),
-        "receive low-water mark: {lowat:?}"
-    );
     let audio = packets(&window, TrackKind::Audio);
     if expect.audio.is_some() {
         assert!(audio.len() >= 100, "{} AAC frames in 3 s", audio.len());

@@ -11,15 +11,12 @@
 //! - `source`: the two small traits retina hides behind ([`RtspOpener`], [`RtspSession`]), so the
 //!   loop is tested with scripted sessions; `client`: their retina implementation.
 //! - `feed`: one session's frames → events (keyframe gate, parameter changes, wall-clock time);
-//!   `h265`: IRAP/RASL classification; `backoff`; `stats`: what the API shows of a camera's ingest;
-//!   `lowat`: the kernel batches a TCP stream's frames (`SO_RCVLOWAT`), so the ingest thread
-//!   wakes ~10 times a second per camera instead of once per frame.
+//!   `h265`: IRAP/RASL classification; `backoff`; `stats`: what the API shows of a camera's ingest.
 
 mod backoff;
 mod client;
 mod feed;
 pub mod h265;
-pub mod lowat;
 mod source;
 mod stats;
 
@@ -304,7 +301,6 @@ async fn session(
     let mut feed = Feed::new(info.audio.clone());
     let opened = Instant::now();
     let mut last_frame = opened;
-    let mut shown_lowat = None;
     // One timer for the whole session, re-armed only when it fires: arming a timeout per frame
     // would cost a timer-wheel insertion per frame for every camera.
     let watchdog = tokio::time::sleep(t.stall_timeout.min(t.keyframe_timeout));
@@ -339,11 +335,6 @@ async fn session(
             Some(Ok(f)) => f,
         };
         last_frame = Instant::now();
-        let lowat = s.recv_lowat().filter(|&b| b > 1);
-        if lowat != shown_lowat {
-            shown_lowat = lowat;
-            stats.update(|x| x.recv_lowat_bytes = lowat.map(|b| b as u64));
-        }
         let was_up = feed.is_up();
         let now = clock.now();
         if !feed.push(frame, now, stats, send) {

@@ -13,14 +13,10 @@ use retina::client::{
 use retina::codec::{CodecItem, FrameFormat, ParametersRef, VideoParameters};
 use vigil_core::packet::{AudioParams, VideoCodec, VideoParams};
 
-use super::lowat::{self, Tuner};
 use super::source::{
     BoxFuture, RawAudio, RawFrame, RawVideo, RtspOpener, RtspSession, SessionInfo,
 };
 use super::{RtspConfig, RtspError, Transport};
-
-/// RTSP's port when the URL gives none.
-const DEFAULT_PORT: u16 = 554;
 
 /// Opens sessions with retina.
 #[derive(Debug, Default, Clone, Copy)]
@@ -40,8 +36,6 @@ impl RtspOpener for RetinaOpener {
 
 struct RetinaSession {
     demuxed: Demuxed,
-    /// Keeps the socket's receive low-water mark in step with the stream (TCP; see `lowat`).
-    tuner: Option<Tuner>,
     info: SessionInfo,
     video_stream: usize,
     audio_stream: Option<usize>,
@@ -52,10 +46,6 @@ struct RetinaSession {
 impl RtspSession for RetinaSession {
     fn info(&self) -> &SessionInfo {
         &self.info
-    }
-
-    fn recv_lowat(&self) -> Option<usize> {
-        self.tuner.as_ref().map(Tuner::lowat)
     }
 
     fn next(&mut self) -> BoxFuture<'_, Option<Result<RawFrame, RtspError>>> {
@@ -79,7 +69,6 @@ impl RtspSession for RetinaSession {
                         } else {
                             None
                         };
-                        self.received(f.data().len());
                         let ts = f.timestamp();
                         return Some(Ok(RawFrame::Video(RawVideo {
                             npt: ts.elapsed(),
@@ -91,7 +80,6 @@ impl RtspSession for RetinaSession {
                         })));
                     }
                     CodecItem::AudioFrame(f) if Some(f.stream_id()) == self.audio_stream => {
-                        self.received(f.data().len());
                         let ts = f.timestamp();
                         return Some(Ok(RawFrame::Audio(RawAudio {
                             npt: ts.elapsed(),
@@ -109,12 +97,6 @@ impl RtspSession for RetinaSession {
 }
 
 impl RetinaSession {
-    fn received(&mut self, bytes: usize) {
-        if let Some(t) = &mut self.tuner {
-            t.received(bytes, std::time::Instant::now());
-        }
-    }
-
     fn video_params(&self) -> Option<Result<VideoParams, RtspError>> {
         match self
             .demuxed
@@ -130,14 +112,6 @@ impl RetinaSession {
 
 async fn open(cfg: &RtspConfig) -> Result<RetinaSession, RtspError> {
     let (url, creds) = cfg.target()?;
-    let host = url.host_str().unwrap_or_default().to_owned();
-    let port = url.port().unwrap_or(DEFAULT_PORT);
-    // Sessions to one address open one at a time, so this one can find its own socket once it
-    // plays (see `lowat`); held until then.
-    let open_guard = match cfg.transport {
-        Transport::Tcp => Some(lowat::open_lock(&format!("{host}:{port}")).await),
-        Transport::Udp => None,
-    };
     let options = SessionOptions::default()
         .creds(creds.map(|(username, password)| Credentials { username, password }))
         .user_agent(format!("vigil/{}", env!("CARGO_PKG_VERSION")));
@@ -211,25 +185,8 @@ async fn open(cfg: &RtspConfig) -> Result<RetinaSession, RtspError> {
         }),
         _ => None,
     });
-    let tuner = match open_guard {
-        Some(guard) => {
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let peers: Vec<_> = tokio::net::lookup_host((host, port))
-                .await
-                .map(|a| a.collect())
-                .unwrap_or_default();
-            let claim = lowat::Claim::find(&peers);
-            drop(guard);
-            if claim.is_none() {
-                tracing::debug!(url = %cfg.redacted_url(), "socket not identified: reads not batched");
-            }
-            claim.map(|c| Tuner::new(c, std::time::Instant::now()))
-        }
-        None => None,
-    };
     Ok(RetinaSession {
         demuxed,
-        tuner,
         info: SessionInfo {
             audio,
             skipped_audio,

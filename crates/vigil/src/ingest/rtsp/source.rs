@@ -28,11 +28,6 @@ pub trait RtspSession: Send {
     /// The next frame; `None` when the server ended the session. Must be cancel-safe: the run
     /// loop drops a pending call when its stall watchdog wakes up, and calls again.
     fn next(&mut self) -> BoxFuture<'_, Option<Result<RawFrame, RtspError>>>;
-    /// The socket's receive low-water mark in bytes, when the session batches its reads that
-    /// way (see `lowat`).
-    fn recv_lowat(&self) -> Option<usize> {
-        None
-    }
 }
 
 /// What a session plays besides video.

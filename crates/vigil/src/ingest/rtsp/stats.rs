@@ -44,10 +44,6 @@ pub struct IngestSnapshot {
     pub connected_since: Option<Time>,
     /// The wait before the next attempt, while waiting; 0 otherwise.
     pub backoff_secs: f64,
-    /// The session socket's receive low-water mark (`SO_RCVLOWAT`): the kernel wakes vigil only
-    /// once this many bytes wait, about 100 ms of the stream. `null` when reads are not batched
-    /// (UDP, a socket vigil could not identify, another OS) or before the first measurement.
-    pub recv_lowat_bytes: Option<u64>,
 }
 
 /// The live statistics of one camera's ingest.
@@ -114,7 +110,6 @@ impl IngestStats {
             s.last_error = Some(error.to_owned());
             s.last_error_at = Some(now);
             s.backoff_secs = backoff.as_secs_f64();
-            s.recv_lowat_bytes = None;
         });
     }
 
