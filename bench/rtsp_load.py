@@ -13,12 +13,15 @@ For each N (default 1, 16, 64):
     as vigil measures it (`last_start_latency_ms`), triggered through the API.
 Prints a table; docs/PERFORMANCE.md has the figures of a run.
 
-Usage: bench/rtsp_load.py [--cameras 1,16,64] [--window 30] [--vigil target/release/vigil]
+Usage: bench/rtsp_load.py [--cameras 1,16,64] [--window 30] [--threads] [--vigil target/release/vigil]
 Needs the test bed (scripts/setup) and a release build (cargo build --release -p vigil).
 """
 import argparse, json, os, re, signal, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+THREADS = False
 
 
 def cpu_ns(pid):
@@ -49,6 +52,34 @@ def mem_kib(pid):
     except FileNotFoundError:
         pass
     return rss, pss
+
+
+def thread_ns(pid):
+    """{thread name: CPU ns} of a process's live threads (`cam-*` summed)."""
+    out = {}
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return out
+    for t in tasks:
+        try:
+            name = open(f"/proc/{pid}/task/{t}/comm").read().strip()
+            ns = int(open(f"/proc/{pid}/task/{t}/schedstat").read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        key = "cam-*" if name.startswith("cam-") else name
+        out[key] = out.get(key, 0) + ns
+    return out
+
+
+def by_thread(pid, window):
+    """Per-thread CPU % of a core over `window`, as a printable string."""
+    a = thread_ns(pid)
+    time.sleep(window)
+    b = thread_ns(pid)
+    parts = [f"{k} {(b[k] - a.get(k, 0)) / 1e9 / window * 100:.3f}" for k in sorted(b)
+             if b[k] - a.get(k, 0) > 0]
+    return ", ".join(parts)
 
 
 def measure(pids, window):
@@ -120,6 +151,8 @@ def run_vigil(binary, urls, n, window, tmp):
     up = sum(c["state"] == "BUFFERING" for c in api(addr, "GET", "/api/cameras")["cameras"])
     if up < n:
         print(f"    warning: only {up} of {n} vigil cameras are streaming", flush=True)
+    if THREADS:
+        print(f"    vigil threads, buffering (% of a core): {by_thread(proc.pid, 10)}", flush=True)
     buffering = measure([proc.pid], window)
     pool = api(addr, "GET", "/api/buffer_pool")
     # Motion latency: 100 events, round robin over the cameras.
@@ -144,6 +177,8 @@ def run_vigil(binary, urls, n, window, tmp):
         api(addr, "POST", f"/api/cameras/cam{i}/motion", {"action": "start"})
     time.sleep(2)
     recording = measure([proc.pid], window)
+    if THREADS:
+        print(f"    vigil threads, recording (% of a core): {by_thread(proc.pid, 10)}", flush=True)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
     lat.sort()
@@ -184,7 +219,10 @@ def main():
     ap.add_argument("--cameras", default="1,16,64")
     ap.add_argument("--window", type=float, default=30.0)
     ap.add_argument("--vigil", default=os.path.join(ROOT, "target/release/vigil"))
+    ap.add_argument("--threads", action="store_true", help="also print vigil's CPU per thread")
     a = ap.parse_args()
+    global THREADS
+    THREADS = a.threads
     tmp = tempfile.mkdtemp(prefix="vigil-load-")
     subprocess.run([os.path.join(ROOT, "testbed/make_media.sh"), "bench", tmp], check=True,
                    stdout=subprocess.DEVNULL)
