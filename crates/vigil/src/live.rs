@@ -58,10 +58,6 @@ impl IngestRuntime {
     /// Ends the runtime's thread (tasks still running are cancelled) and waits for it.
     /// Blocks: call it off the async runtime.
     pub fn stop(mut self) {
-        self.end();
-    }
-
-    fn end(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }

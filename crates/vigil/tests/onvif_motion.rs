@@ -46,6 +46,14 @@ fn state(app: &App) -> &'static str {
     app.camera("cam").unwrap().status().state
 }
 
+/// Waits (polling, up to 10 s) until the camera's recorder is in `want`; `what` names the step.
+async fn in_state(app: &App, want: &str, what: &str) {
+    until(what, Duration::from_secs(10), || {
+        (state(app) == want).then_some(())
+    })
+    .await;
+}
+
 fn clips(app: &App) -> Vec<ClipRow> {
     let mut v = app.catalog.clips(&Default::default()).unwrap();
     v.reverse(); // oldest first
@@ -75,17 +83,11 @@ async fn motion_on_for_3s_then_off_makes_one_clip() {
     let app = start(dir.path(), &sim, "secret").await;
     subscribed(&app).await;
     sim.motion(true);
-    until("RECORDING", Duration::from_secs(10), || {
-        (state(&app) == "RECORDING").then_some(())
-    })
-    .await;
+    in_state(&app, "RECORDING", "RECORDING").await;
     let on_at = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await; // the motion itself lasts 3 s
     sim.motion(false);
-    until("FINALIZING", Duration::from_secs(10), || {
-        (state(&app) == "FINALIZING").then_some(())
-    })
-    .await;
+    in_state(&app, "FINALIZING", "FINALIZING").await;
     let motion = on_at.elapsed().as_secs_f64();
     let c = until("a complete clip", Duration::from_secs(15), || {
         let c = clips(&app);
@@ -125,26 +127,17 @@ async fn overlapping_and_post_roll_motion_share_a_clip_and_later_motion_makes_an
     subscribed(&app).await;
     // Two motion topics overlap (CellMotionDetector, then MotionAlarm too).
     sim.motion(true);
-    until("RECORDING", Duration::from_secs(10), || {
-        (state(&app) == "RECORDING").then_some(())
-    })
-    .await;
+    in_state(&app, "RECORDING", "RECORDING").await;
     sim.emit("tns1:VideoSource/MotionAlarm", "State", "true");
     tokio::time::sleep(Duration::from_millis(500)).await;
     sim.motion(false); // MotionAlarm still on: motion goes on
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(state(&app), "RECORDING");
     sim.emit("tns1:VideoSource/MotionAlarm", "State", "false");
-    until("FINALIZING", Duration::from_secs(10), || {
-        (state(&app) == "FINALIZING").then_some(())
-    })
-    .await;
+    in_state(&app, "FINALIZING", "FINALIZING").await;
     // Motion again during the post-roll: back to RECORDING, same clip.
     sim.motion(true);
-    until("RECORDING again", Duration::from_secs(10), || {
-        (state(&app) == "RECORDING").then_some(())
-    })
-    .await;
+    in_state(&app, "RECORDING", "RECORDING again").await;
     sim.motion(false);
     until("the clip closed", Duration::from_secs(15), || {
         (clips(&app)
@@ -158,10 +151,7 @@ async fn overlapping_and_post_roll_motion_share_a_clip_and_later_motion_makes_an
     assert_eq!(clips(&app).len(), 1);
     // Motion after the clip closed: a second clip.
     sim.motion(true);
-    until("RECORDING a new clip", Duration::from_secs(10), || {
-        (state(&app) == "RECORDING").then_some(())
-    })
-    .await;
+    in_state(&app, "RECORDING", "RECORDING a new clip").await;
     sim.motion(false);
     let c = until("two complete clips", Duration::from_secs(15), || {
         let c = clips(&app);
@@ -247,10 +237,7 @@ async fn after_a_camera_reboot_the_next_motion_is_recorded() {
     .await
     .expect("re-subscribed after the reboot");
     sim.motion(true);
-    until("RECORDING", Duration::from_secs(10), || {
-        (state(&app) == "RECORDING").then_some(())
-    })
-    .await;
+    in_state(&app, "RECORDING", "RECORDING").await;
     sim.motion(false);
     until("a complete clip", Duration::from_secs(15), || {
         let c = clips(&app);
