@@ -50,8 +50,10 @@ pub struct App {
     /// Stops the async camera tasks (RTSP ingest, ONVIF events).
     stop_tasks: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    /// Where `tasks` run (see `live`).
+    /// Where `tasks` run (see `live`): RTSP over TCP on the paced `ingest_rt`, ONVIF and RTSP
+    /// over UDP on `events_rt`.
     ingest_rt: crate::live::IngestRuntime,
+    events_rt: crate::live::IngestRuntime,
     ingest: std::collections::HashMap<String, Arc<crate::ingest::rtsp::IngestStats>>,
 }
 
@@ -112,7 +114,8 @@ impl App {
             threads: vec![retention_thread],
             stop_tasks: tokio::sync::watch::channel(false).0,
             tasks: Vec::new(),
-            ingest_rt: crate::live::IngestRuntime::start()?,
+            ingest_rt: crate::live::IngestRuntime::start("ingest", Some(crate::live::READ_EVERY))?,
+            events_rt: crate::live::IngestRuntime::start("events", None)?,
             ingest: Default::default(),
             config,
         };
@@ -176,8 +179,12 @@ impl App {
             _ => {
                 let stats = Arc::new(crate::ingest::rtsp::IngestStats::new());
                 self.ingest.insert(cam.name.clone(), stats.clone());
+                let rt = match cam.transport {
+                    crate::config::Transport::Tcp => &self.ingest_rt,
+                    crate::config::Transport::Udp => &self.events_rt,
+                };
                 let task = crate::live::spawn_rtsp(
-                    self.ingest_rt.handle(),
+                    rt.handle(),
                     cam,
                     self.clock.clone(),
                     handle.sender(),
@@ -189,7 +196,7 @@ impl App {
         }
         if let Some(device) = cam.onvif.as_deref() {
             let (task, health) = crate::live::spawn_onvif(
-                self.ingest_rt.handle(),
+                self.events_rt.handle(),
                 cam,
                 device,
                 self.clock.clone(),
@@ -289,7 +296,6 @@ impl App {
         self.threads.push(t);
     }
 
-    /// Stops sources, then closes every camera's open clip cleanly.
     /// Stops the sources (ONVIF clients unsubscribe), then closes every camera's open clip.
     pub async fn shutdown(self) {
         info!("stopping: closing open clips");
@@ -305,9 +311,12 @@ impl App {
                 warn!("a camera task did not stop within 5 s");
             }
         }
-        let (threads, cameras, ingest_rt) = (self.threads, self.cameras, self.ingest_rt);
+        let (threads, cameras) = (self.threads, self.cameras);
+        let runtimes = [self.ingest_rt, self.events_rt];
         let _ = tokio::task::spawn_blocking(move || {
-            ingest_rt.stop();
+            for rt in runtimes {
+                rt.stop();
+            }
             for t in threads {
                 let _ = t.join();
             }

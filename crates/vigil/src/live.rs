@@ -3,10 +3,19 @@
 //! channel. A camera configured with only `onvif` gets its stream URL from the camera first
 //! (GetProfiles + GetStreamUri), retried with backoff until it answers.
 //!
-//! These tasks run on an [`IngestRuntime`] of their own: one thread, no work stealing, never
+//! These tasks run on [`IngestRuntime`]s of their own: one thread each, no work stealing, never
 //! shared with the HTTP server (whose handlers query SQLite and may block for a while).
 //! One thread serving every camera socket also wakes far less often than a pool of them, where
 //! a task woken on one worker wakes another to steal (docs/PERFORMANCE.md).
+//!
+//! There are two (the app makes them):
+//! - `ingest`, for RTSP over TCP, is *paced*: it reads its sockets every [`READ_EVERY`] instead of
+//!   whenever bytes arrive. A camera sends a few TCP segments per frame, and waking a thread for
+//!   each cost more than everything else vigil does with the frame; read every 200 ms, the bytes
+//!   wait in the kernel's receive buffer (TCP's flow control holds the camera back if it ever
+//!   fills, so nothing is lost) and one wake reads every camera's 200 ms at once.
+//! - `events`, for ONVIF clients and RTSP over UDP, reacts at once: a motion event must not wait,
+//!   and UDP has no flow control (a socket buffer that fills drops packets).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +31,12 @@ use crate::camera::{CameraMsg, CameraTx};
 use crate::config::{CameraConfig, Transport};
 use crate::ingest::rtsp::{self, IngestStats, RtspConfig};
 
-/// The runtime the camera tasks run on (module docs). Dropping it without [`IngestRuntime::stop`]
+/// How often the paced runtime reads its sockets (module docs). At 2-16 Mbit/s that is 50-400 KB
+/// a camera per read: within what TCP's receive-buffer autotuning gives a reader this fast.
+/// The worker takes the packets up to [`crate::camera::BATCH_EVERY`] later anyway.
+pub const READ_EVERY: Duration = Duration::from_millis(200);
+
+/// A runtime camera tasks run on (module docs). Dropping it without [`IngestRuntime::stop`]
 /// also ends its thread, cancelling what still runs.
 pub struct IngestRuntime {
     handle: tokio::runtime::Handle,
@@ -31,14 +45,19 @@ pub struct IngestRuntime {
 }
 
 impl IngestRuntime {
-    pub fn start() -> std::io::Result<IngestRuntime> {
+    /// A runtime on a thread called `name`. With `read_every`, paced: its I/O is looked at only
+    /// that often (module docs); its timers are then late by up to that much too.
+    pub fn start(name: &str, read_every: Option<Duration>) -> std::io::Result<IngestRuntime> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let handle = rt.handle().clone();
+        if let Some(every) = read_every {
+            handle.spawn(pace(every));
+        }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name("ingest".into())
+            .name(name.into())
             .spawn(move || {
                 // Ends on `stop` or when the sender is dropped; dropping `rt` here cancels any
                 // task still running.
@@ -71,6 +90,19 @@ impl Drop for IngestRuntime {
     fn drop(&mut self) {
         // Without joining: a drop may happen on an async thread.
         self.stop.take();
+    }
+}
+
+/// The pacer of a paced runtime: it holds the runtime's one thread asleep for `every`, then
+/// yields. A task that yields is polled again only after the runtime has looked at its I/O
+/// (without blocking) and run every task that made ready, so each round is: sleep, collect what
+/// every socket got meanwhile, let the camera tasks take it all, sleep again. Asleep here, the
+/// thread isn't waiting in epoll, so bytes arriving don't wake it. Sleeping blocks the runtime
+/// on purpose; nothing else runs on it.
+async fn pace(every: Duration) {
+    loop {
+        std::thread::sleep(every);
+        tokio::task::yield_now().await;
     }
 }
 
@@ -210,4 +242,96 @@ pub fn spawn_onvif(
         info!(camera = %name, "ONVIF events stopped");
     });
     (task, Arc::new(OnvifHealth(health_rx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::SocketAddr;
+    use std::sync::mpsc::Receiver;
+    use tokio::io::AsyncReadExt;
+
+    /// A task on `rt` that accepts one connection on the address returned, sends it one byte,
+    /// then reads it to its end; it sends (the bytes, how many reads returned some).
+    fn read_all_on(rt: &IngestRuntime) -> (SocketAddr, Receiver<(Vec<u8>, usize)>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let (done, result) = std::sync::mpsc::channel();
+        rt.handle().spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let (mut conn, _) = listener.accept().await.unwrap();
+            // "Ready", as a camera's session is set up before its stream flows.
+            tokio::io::AsyncWriteExt::write_all(&mut conn, b"!")
+                .await
+                .unwrap();
+            let (mut all, mut reads) = (Vec::new(), 0);
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = conn.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                reads += 1;
+                all.extend_from_slice(&buf[..n]);
+            }
+            done.send((all, reads)).unwrap();
+        });
+        (addr, result)
+    }
+
+    #[test]
+    fn a_paced_runtime_reads_what_arrived_meanwhile_in_one_go() {
+        let every = Duration::from_millis(50);
+        let rt = IngestRuntime::start("paced-test", Some(every)).unwrap();
+        let (addr, result) = read_all_on(&rt);
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        std::io::Read::read_exact(&mut conn, &mut [0u8]).unwrap();
+        conn.set_nodelay(true).unwrap();
+        // A camera-like trickle: 250 small writes, each its own segment, 2 ms apart.
+        let started = Instant::now();
+        let mut sent = Vec::new();
+        for i in 0..250u32 {
+            let chunk = i.to_be_bytes();
+            conn.write_all(&chunk).unwrap();
+            sent.extend_from_slice(&chunk);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        drop(conn);
+        let (got, reads) = result.recv_timeout(Duration::from_secs(10)).unwrap();
+        let rounds = (started.elapsed().as_millis() / every.as_millis()) as usize + 2;
+        assert_eq!(got, sent, "every byte, in order");
+        // Unpaced, nearly every write is a read of its own (~250).
+        assert!(reads <= rounds, "{reads} reads in at most {rounds} rounds");
+        rt.stop();
+    }
+
+    #[test]
+    fn a_paced_runtime_loses_nothing_from_a_stream_faster_than_any_camera() {
+        // 40 Mbit/s in 10 ms bursts (a 4K camera sends 8-16): 1 MB arrives between two reads,
+        // more than the receive buffer starts with, so the kernel must grow it (it does: TCP
+        // receive autotuning follows the reader's rate) or hold the sender back; either way
+        // nothing may be lost or reordered.
+        let rt = IngestRuntime::start("paced-test", Some(READ_EVERY)).unwrap();
+        let (addr, result) = read_all_on(&rt);
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        std::io::Read::read_exact(&mut conn, &mut [0u8]).unwrap();
+        let sent: Vec<u8> = (0..7_500_000u32).map(|i| (i % 251) as u8).collect();
+        let started = Instant::now();
+        for (k, burst) in sent.chunks(50_000).enumerate() {
+            let due = started + Duration::from_millis(10 * k as u64);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            conn.write_all(burst).unwrap();
+        }
+        drop(conn);
+        let (got, _) = result.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert!(
+            got == sent,
+            "{} of {} bytes, in order",
+            got.len(),
+            sent.len()
+        );
+        rt.stop();
+    }
 }
