@@ -127,6 +127,20 @@ def looper(duration_ns):
             ):
                 time.sleep(0.005)
 
+        def not_seekable(_pad, info):
+            # Clients PLAY with `Range: npt=0.000-`, and gst-rtsp-server seeks a shared media
+            # that is seekable and already playing whenever that start differs from its
+            # position: each client joining restarted everyone's stream with a flushing seek
+            # (timestamps back to 0 mid-stream, a first packet behind RTP-Info's seq), and the
+            # seek dropped the segment flag, so at the end of the file the media hit EOS and
+            # every session ended there. Answered "not seekable", the server plays on without
+            # seeking, as a camera does (our own looping seeks don't ask). A new SEEKING query
+            # says "not seekable" until someone answers it: answering "handled" without touching
+            # it is that answer (Python can't write to it: PyGI holds a second reference).
+            if info.get_query().type != Gst.QueryType.SEEKING:
+                return Gst.PadProbeReturn.OK
+            return Gst.PadProbeReturn.HANDLED
+
         def fix_running_time(pad, info, state):
             event = info.get_event()
             if state["pushing"]:
@@ -148,11 +162,13 @@ def looper(duration_ns):
         for name in ("vparse", "aparse"):
             parser = bin_.get_by_name(name)
             if parser is not None:
-                parser.get_static_pad("src").add_probe(
+                src = parser.get_static_pad("src")
+                src.add_probe(
                     Gst.PadProbeType.EVENT_DOWNSTREAM | Gst.PadProbeType.EVENT_FLUSH,
                     fix_running_time,
                     {"pass": -1, "pushing": False},
                 )
+                src.add_probe(Gst.PadProbeType.QUERY_UPSTREAM, not_seekable)
         media.connect("prepared", on_prepared)
 
     return configure

@@ -195,6 +195,7 @@ fn rtsp_describe_reports_the_stream_or_a_clear_error() {
     let server = RtspServer::start(&[("cam", "h264_aac.mp4")]);
     let rt = runtime();
     let s = rt
+        .handle()
         .block_on(rtsp::describe(&test_config(&server.url("cam"))))
         .expect("describe");
     assert_eq!(s.video.codec, VideoCodec::H264);
@@ -204,6 +205,7 @@ fn rtsp_describe_reports_the_stream_or_a_clear_error() {
     assert!(s.skipped_audio.is_empty());
 
     let e = rt
+        .handle()
         .block_on(rtsp::describe(&test_config(&server.url("nope"))))
         .unwrap_err();
     assert!(matches!(e, RtspError::NotFound(_)), "{e:?}");
@@ -220,8 +222,54 @@ fn rtsp_h264_with_pcma_audio_records_video_only() {
     });
     let server = RtspServer::start(&[("cam", "h264_pcma.mov")]);
     let s = runtime()
+        .handle()
         .block_on(rtsp::describe(&test_config(&server.url("cam"))))
         .expect("describe");
     assert_eq!(s.audio, None);
     assert_eq!(s.skipped_audio, ["pcma"]);
+}
+
+/// Two cameras on one mount, the second joining while the first plays, both through the loop of
+/// the test bed's 10 s file: each stream goes on as one (a camera joined mid-stream never moves,
+/// and the file's end is no end), read by the paced runtime `vigil run` uses. Before the test bed
+/// answered "not seekable", the second PLAY seeked everyone back to 0 and the file's end ended
+/// every session.
+#[test]
+fn rtsp_two_sessions_on_one_mount_stream_through_the_loop() {
+    let server = RtspServer::start(&[("cam", "h264.mp4")]);
+    let rt = runtime();
+    let (send_a, seen_a) = tap(None);
+    let (send_b, seen_b) = tap(None);
+    let mut a = Ingest::start(&rt, test_config(&server.url("cam")), send_a);
+    a.wait_params(&seen_a, Duration::from_secs(15));
+    let mut window_a = collect_for(&seen_a, Duration::from_secs(2));
+    let mut b = Ingest::start(&rt, test_config(&server.url("cam")), send_b);
+    b.wait_params(&seen_b, Duration::from_secs(15));
+    // Past the file's end (10 s after the mount started playing) with both.
+    window_a.extend(collect_for(&seen_a, Duration::from_secs(10)));
+    let window_b = collect_for(&seen_b, Duration::from_millis(100));
+    let (end_a, end_b) = (a.stop(), b.stop());
+    for (name, window, ingest, end) in [("A", &window_a, &a, end_a), ("B", &window_b, &b, end_b)] {
+        let lost: Vec<_> = window
+            .iter()
+            .filter(|(_, s)| matches!(s, Seen::Lost(_)))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "{name} lost its stream: {lost:?} (end {end:?})"
+        );
+        let stats = ingest.stats.snapshot();
+        assert_eq!(stats.sessions, 1, "{name}: {stats:?}");
+        assert_eq!(
+            stats.discontinuities, 0,
+            "{name}: timestamps jumped: {stats:?}"
+        );
+        let video = packets(window, TrackKind::Video);
+        assert_realtime(&video, name);
+    }
+    let a_secs = packets(&window_a, TrackKind::Video).len() as f64 / 30.0;
+    assert!(
+        a_secs > 11.0,
+        "A saw {a_secs:.1} s of video: not past the loop"
+    );
 }

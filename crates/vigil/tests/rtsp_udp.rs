@@ -14,7 +14,7 @@ use vigil_core::packet::TrackKind;
 fn rtsp_udp_transport() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = RtspServer::start(&[("cam", "h264_aac.mp4")]);
-    let rt = runtime();
+    let rt = events_runtime();
     let cam = Camera::start("cam", dir.path(), quick_settings());
     let (send, seen) = tap(Some(cam.sender()));
     let mut cfg = test_config(&server.url("cam"));

@@ -301,6 +301,7 @@ async fn session(
     let mut feed = Feed::new(info.audio.clone());
     let opened = Instant::now();
     let mut last_frame = opened;
+    let mut jumps = 0;
     // One timer for the whole session, re-armed only when it fires: arming a timeout per frame
     // would cost a timer-wheel insertion per frame for every camera.
     let watchdog = tokio::time::sleep(t.stall_timeout.min(t.keyframe_timeout));
@@ -340,12 +341,17 @@ async fn session(
         if !feed.push(frame, now, stats, send) {
             break SessionEnd::ReceiverGone;
         }
+        // Counted as they happen (the API shows them live, and a session cut short by a
+        // shutdown still counts its own).
+        let j = feed.discontinuities();
+        if j != jumps {
+            stats.update(|s| s.discontinuities += j - jumps);
+            jumps = j;
+        }
         if !was_up && feed.is_up() {
             info!(url = %cfg.redacted_url(), tool = ?info.tool, audio = info.audio.is_some(), "RTSP stream up");
         }
     };
-    let jumps = feed.discontinuities();
-    stats.update(|s| s.discontinuities += jumps);
     (feed.is_up(), end)
 }
 

@@ -16,6 +16,7 @@ use vigil::camera::{self, CameraHandle, CameraMsg, CameraPipeline, Notice};
 use vigil::clips::{ClipRecord, ClipStore};
 use vigil::ingest::rtsp::{self, IngestStats, RtspConfig, RunEnd, Timing};
 use vigil::ingest::SourceEvent;
+use vigil::live::IngestRuntime;
 use vigil_core::packet::{Packet, StreamParams, TrackKind};
 use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
@@ -156,13 +157,15 @@ pub fn test_config(url: &str) -> RtspConfig {
     cfg
 }
 
-/// A multi-threaded tokio runtime that all of a test's cameras share, as in `vigil run`.
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
+/// The runtime `vigil run` reads RTSP-over-TCP cameras on (paced: every `live::READ_EVERY`),
+/// shared by all of a test's cameras as in `vigil run`.
+pub fn runtime() -> IngestRuntime {
+    IngestRuntime::start("ingest", Some(vigil::live::READ_EVERY)).expect("ingest runtime")
+}
+
+/// The runtime `vigil run` runs ONVIF clients and RTSP-over-UDP cameras on (not paced).
+pub fn events_runtime() -> IngestRuntime {
+    IngestRuntime::start("events", None).expect("events runtime")
 }
 
 /// One camera's ingest task.
@@ -175,16 +178,18 @@ pub struct Ingest {
 
 impl Ingest {
     pub fn start(
-        rt: &tokio::runtime::Runtime,
+        rt: &IngestRuntime,
         cfg: RtspConfig,
         send: impl FnMut(SourceEvent) -> bool + Send + 'static,
     ) -> Ingest {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let stats = Arc::new(IngestStats::new());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let task = rt.spawn(rtsp::run(cfg, clock, stats.clone(), send, async move {
-            let _ = stopped.await;
-        }));
+        let task = rt
+            .handle()
+            .spawn(rtsp::run(cfg, clock, stats.clone(), send, async move {
+                let _ = stopped.await;
+            }));
         Ingest {
             stop: Some(stop),
             task: Some(task),

@@ -12,7 +12,10 @@
 //!   frame's media time), and each track's [`Timeline`] starts at the anchor plus the track's
 //!   first media time, so audio and video keep the offset the server's RTP-Info gave them. The
 //!   camera's RTCP clock is not used: camera clocks are often wrong, the local one is what motion
-//!   events are stamped with.
+//!   events are stamped with. "Arrives" is when vigil reads it: TCP sessions are read every
+//!   `live::READ_EVERY` (200 ms), so a session's labels are late by up to that, by the same
+//!   amount for all of its frames (durations and order are exact). A late label only makes the
+//!   achieved pre-roll reported shorter than it really is, never longer.
 
 use std::sync::Arc;
 
