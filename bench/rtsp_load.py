@@ -181,6 +181,10 @@ def run_vigil(binary, urls, n, window, tmp):
         print(f"    vigil threads, recording (% of a core): {by_thread(proc.pid, 10)}", flush=True)
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
+    # A session lost while measuring would make vigil look cheaper than it is.
+    lost = len(re.findall(r"RTSP session (?:lost|failed)", open(log, errors="replace").read()))
+    if lost:
+        print(f"    warning: vigil's log has {lost} lost or failed RTSP sessions (see {log})", flush=True)
     lat.sort()
     p = lambda q: lat[min(len(lat) - 1, int(round((len(lat) - 1) * q)))] if lat else float("nan")
     return buffering, recording, pool, (p(0.5), p(0.99), len(lat))
@@ -204,6 +208,9 @@ def run_ffmpeg(urls, n, window, tmp):
     if writing() < n:
         print(f"    warning: only {writing()} of {n} ffmpeg recorders are writing", flush=True)
     r = measure([p.pid for p in procs], window)
+    died = sum(p.poll() is not None for p in procs)
+    if died:
+        print(f"    warning: {died} of {n} ffmpeg recorders exited during the run", flush=True)
     for p in procs:
         p.send_signal(signal.SIGINT)
     for p in procs:
