@@ -11,9 +11,10 @@
 //! There are two (the app makes them):
 //! - `ingest`, for RTSP over TCP, is *paced*: it reads its sockets every [`READ_EVERY`] instead of
 //!   whenever bytes arrive. A camera sends a few TCP segments per frame, and waking a thread for
-//!   each cost more than everything else vigil does with the frame; read every 200 ms, the bytes
+//!   each cost more than everything else vigil does with the frame; read every 500 ms, the bytes
 //!   wait in the kernel's receive buffer (TCP's flow control holds the camera back if it ever
-//!   fills, so nothing is lost) and one wake reads every camera's 200 ms at once.
+//!   fills, so nothing is lost) and one wake reads every camera's 500 ms at once. A session's
+//!   wall-clock labels don't suffer: its first read is anchored on its last frame (`feed`).
 //! - `events`, for ONVIF clients and RTSP over UDP, reacts at once: a motion event must not wait,
 //!   and UDP has no flow control (a socket buffer that fills drops packets).
 
@@ -31,10 +32,13 @@ use crate::camera::{CameraMsg, CameraTx};
 use crate::config::{CameraConfig, Transport};
 use crate::ingest::rtsp::{self, IngestStats, RtspConfig};
 
-/// How often the paced runtime reads its sockets (module docs). At 2-16 Mbit/s that is 50-400 KB
-/// a camera per read: within what TCP's receive-buffer autotuning gives a reader this fast.
-/// The worker takes the packets up to [`crate::camera::BATCH_EVERY`] later anyway.
-pub const READ_EVERY: Duration = Duration::from_millis(200);
+/// How often the paced runtime reads its sockets (module docs). At 2-16 Mbit/s that is 125 KB to
+/// 1 MB a camera per read: within what TCP's receive-buffer autotuning gives a reader this fast
+/// (`bench/paced_read.py`). As long as the camera workers' [`crate::camera::BATCH_EVERY`]: a
+/// frame waits at most twice this before it reaches its pre-buffer or clip, and nothing recorded
+/// depends on that (a motion start takes what is queued first; labels are media-time based).
+/// 200 ms cost twice the ingest CPU of a single camera (docs/PERFORMANCE.md).
+pub const READ_EVERY: Duration = Duration::from_millis(500);
 
 /// A runtime camera tasks run on (module docs). Dropping it without [`IngestRuntime::stop`]
 /// also ends its thread, cancelling what still runs.

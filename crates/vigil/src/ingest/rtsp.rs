@@ -37,7 +37,7 @@ pub use source::{BoxFuture, RawAudio, RawFrame, RawVideo, RtspOpener, RtspSessio
 pub use stats::{IngestSnapshot, IngestStats};
 
 use super::SourceEvent;
-use feed::Feed;
+use feed::{Feed, FirstRead};
 
 /// How RTP travels. TCP (interleaved in the RTSP connection) is the default: it passes NATs and
 /// firewalls and loses nothing; UDP is there for cameras whose TCP mode is broken.
@@ -306,6 +306,8 @@ async fn session(
     // would cost a timer-wheel insertion per frame for every camera.
     let watchdog = tokio::time::sleep(t.stall_timeout.min(t.keyframe_timeout));
     tokio::pin!(watchdog);
+    // The first read, held until it is over so that it can be anchored on its last frame.
+    let mut first = Some(FirstRead::default());
     let end = loop {
         let next = tokio::select! {
             biased;
@@ -329,6 +331,17 @@ async fn session(
                 watchdog.as_mut().reset(due);
                 continue;
             }
+            // Nothing more ready: the first read is over.
+            () = std::future::ready(()), if first.as_ref().is_some_and(|f| !f.is_empty()) => {
+                let held = first.take().unwrap_or_default();
+                if !held.release(&mut feed, clock.now(), stats, send) {
+                    break SessionEnd::ReceiverGone;
+                }
+                if feed.is_up() {
+                    info!(url = %cfg.redacted_url(), tool = ?info.tool, audio = info.audio.is_some(), "RTSP stream up");
+                }
+                continue;
+            }
         };
         let frame = match next {
             None => break SessionEnd::Failed(RtspError::Ended),
@@ -337,6 +350,20 @@ async fn session(
         };
         last_frame = Instant::now();
         let was_up = feed.is_up();
+        let frame = match first.as_mut() {
+            None => frame,
+            Some(held) => match held.hold(frame) {
+                Ok(()) => continue,
+                Err(frame) => {
+                    // Full: a stream that never paused. Fed as read from here on.
+                    let held = first.take().unwrap_or_default();
+                    if !held.release(&mut feed, clock.now(), stats, send) {
+                        break SessionEnd::ReceiverGone;
+                    }
+                    frame
+                }
+            },
+        };
         let now = clock.now();
         if !feed.push(frame, now, stats, send) {
             break SessionEnd::ReceiverGone;

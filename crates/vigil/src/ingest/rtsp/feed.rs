@@ -12,10 +12,12 @@
 //!   frame's media time), and each track's [`Timeline`] starts at the anchor plus the track's
 //!   first media time, so audio and video keep the offset the server's RTP-Info gave them. The
 //!   camera's RTCP clock is not used: camera clocks are often wrong, the local one is what motion
-//!   events are stamped with. "Arrives" is when vigil reads it: TCP sessions are read every
-//!   `live::READ_EVERY` (200 ms), so a session's labels are late by up to that, by the same
-//!   amount for all of its frames (durations and order are exact). A late label only makes the
-//!   achieved pre-roll reported shorter than it really is, never longer.
+//!   events are stamped with. "Arrives" is when vigil reads it, and TCP sessions are read only
+//!   every `live::READ_EVERY`: the first keyframe may have waited in the socket that long. So
+//!   the session's first read is held whole ([`FirstRead`]) and anchored on its *last* frame,
+//!   which arrived just before the read: labels are then right to about a frame interval,
+//!   whatever the pacing. (Anchored on the first keyframe as read, they were late by up to
+//!   the pacing, which makes a post-roll judged on labels end early by as much.)
 
 use std::sync::Arc;
 
@@ -187,6 +189,58 @@ impl Feed {
     }
 }
 
+/// The frames of a session's first read, held until the read is over (the stream has nothing
+/// more ready), then fed as if the last one had arrived when the read ended and the others
+/// their media-time distance before it (module docs).
+#[derive(Default)]
+pub struct FirstRead {
+    frames: Vec<RawFrame>,
+}
+
+impl FirstRead {
+    /// More than any read holds (300 frames: seconds of a camera's stream); a stream that never
+    /// pauses this long is fed as read from then on.
+    pub const MAX_FRAMES: usize = 300;
+
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Holds `frame`; false when full (then release, and feed the frame as it comes).
+    pub fn hold(&mut self, frame: RawFrame) -> Result<(), RawFrame> {
+        if self.frames.len() >= Self::MAX_FRAMES {
+            return Err(frame);
+        }
+        self.frames.push(frame);
+        Ok(())
+    }
+
+    /// Feeds the held frames to `feed`, the last as arriving at `now`. Returns false when
+    /// `send` said the receiver is gone.
+    pub fn release(
+        self,
+        feed: &mut Feed,
+        now: Time,
+        stats: &IngestStats,
+        send: &mut dyn FnMut(SourceEvent) -> bool,
+    ) -> bool {
+        let Some(last) = self.frames.last().map(media_micros) else {
+            return true;
+        };
+        self.frames.into_iter().all(|f| {
+            let at = now.plus_micros(media_micros(&f) - last);
+            feed.push(f, at, stats, send)
+        })
+    }
+}
+
+fn media_micros(f: &RawFrame) -> i64 {
+    match f {
+        RawFrame::Video(v) => micros(v.npt, v.clock_rate),
+        RawFrame::Audio(a) => micros(a.npt, a.clock_rate),
+    }
+}
+
 fn micros(ticks: i64, rate: u32) -> i64 {
     rescale(ticks, rate, MICROS_PER_SEC as u32)
 }
@@ -312,6 +366,51 @@ mod tests {
             panic!()
         };
         assert_eq!(sp.audio, Some(aparams()));
+    }
+
+    #[test]
+    fn the_first_read_is_anchored_on_its_last_frame() {
+        // Three frames and an audio frame read together at 1000 s + 500 ms: they waited in the
+        // socket, the last arriving just before the read. The last is labelled with the read's
+        // time, the others their media distance before it.
+        let p = vparams(VideoCodec::H264, 320);
+        let mut feed = Feed::new(Some(aparams()));
+        let mut first = FirstRead::default();
+        for f in [
+            video(0, true, Some(p)),
+            video(3_000, false, None),
+            audio(1_470), // 33.3 ms at 44.1 kHz
+            video(6_000, false, None),
+        ] {
+            assert!(first.hold(f).is_ok());
+        }
+        let stats = IngestStats::new();
+        let mut out = Vec::new();
+        let now = Time::from_secs(1000).plus_micros(500_000);
+        assert!(first.release(&mut feed, now, &stats, &mut |e| {
+            out.push(e);
+            true
+        }));
+        let got: Vec<_> = out.iter().map(describe).collect();
+        assert_eq!(
+            got,
+            [
+                "params w=320",
+                "Video* 433",
+                "Video 466",
+                "Audio 466",
+                "Video 500"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_first_read_refuses_more() {
+        let mut first = FirstRead::default();
+        for i in 0..FirstRead::MAX_FRAMES {
+            assert!(first.hold(video(i as i64 * 3_000, false, None)).is_ok());
+        }
+        assert!(first.hold(video(0, false, None)).is_err());
     }
 
     #[test]
