@@ -306,7 +306,8 @@ async fn session(
     // would cost a timer-wheel insertion per frame for every camera.
     let watchdog = tokio::time::sleep(t.stall_timeout.min(t.keyframe_timeout));
     tokio::pin!(watchdog);
-    // The first read, held until it is over so that it can be anchored on its last frame.
+    // The reads until the stream is up (anchored), each held until it is over so that the
+    // anchor is taken on its last frame (`feed::FirstRead`).
     let mut first = Some(FirstRead::default());
     let end = loop {
         let next = tokio::select! {
@@ -331,7 +332,7 @@ async fn session(
                 watchdog.as_mut().reset(due);
                 continue;
             }
-            // Nothing more ready: the first read is over.
+            // Nothing more ready: the read is over.
             () = std::future::ready(()), if first.as_ref().is_some_and(|f| !f.is_empty()) => {
                 let held = first.take().unwrap_or_default();
                 if !held.release(&mut feed, clock.now(), stats, send) {
@@ -339,6 +340,9 @@ async fn session(
                 }
                 if feed.is_up() {
                     info!(url = %cfg.redacted_url(), tool = ?info.tool, audio = info.audio.is_some(), "RTSP stream up");
+                } else {
+                    // No keyframe in it (joined mid-GOP): the anchor comes with a later read.
+                    first = Some(FirstRead::default());
                 }
                 continue;
             }

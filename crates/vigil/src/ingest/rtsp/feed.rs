@@ -14,10 +14,11 @@
 //!   camera's RTCP clock is not used: camera clocks are often wrong, the local one is what motion
 //!   events are stamped with. "Arrives" is when vigil reads it, and TCP sessions are read only
 //!   every `live::READ_EVERY`: the first keyframe may have waited in the socket that long. So
-//!   the session's first read is held whole ([`FirstRead`]) and anchored on its *last* frame,
-//!   which arrived just before the read: labels are then right to about a frame interval,
-//!   whatever the pacing. (Anchored on the first keyframe as read, they were late by up to
-//!   the pacing, which makes a post-roll judged on labels end early by as much.)
+//!   each read until the session is anchored is held whole ([`FirstRead`]) and fed as if its
+//!   *last* frame, which arrived just before the read, arrived at the read: labels are then
+//!   right to about a frame interval, whatever the pacing. (Anchored on the first keyframe as
+//!   read, they were late by up to the pacing, and a post-roll judged on labels ended early by
+//!   as much.)
 
 use std::sync::Arc;
 
@@ -189,9 +190,10 @@ impl Feed {
     }
 }
 
-/// The frames of a session's first read, held until the read is over (the stream has nothing
-/// more ready), then fed as if the last one had arrived when the read ended and the others
-/// their media-time distance before it (module docs).
+/// The frames of one read of a session not anchored yet, held until the read is over (the
+/// stream has nothing more ready), then fed as if the last one had arrived when the read ended
+/// and the others their media-time distance before it (module docs). A read without a keyframe
+/// anchors nothing (its frames are dropped as before any keyframe); the next read is held too.
 #[derive(Default)]
 pub struct FirstRead {
     frames: Vec<RawFrame>,
