@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 use tracing::{info, warn};
 use vigil_core::packet::{AudioParams, VideoParams};
-use vigil_core::time::Clock;
+use vigil_core::time::{Clock, Time};
 
 pub use backoff::Backoff;
 pub use client::RetinaOpener;
@@ -310,9 +310,10 @@ async fn session(
     // anchor is taken on its last frame (`feed::FirstRead`).
     let mut first = Some(FirstRead::default());
     let end = loop {
+        // `None`: nothing more is ready, the held read is over.
         let next = tokio::select! {
             biased;
-            next = s.next() => next,
+            next = s.next() => Some(next),
             () = &mut watchdog => {
                 let now = Instant::now();
                 if !feed.is_up() && now >= opened + t.keyframe_timeout {
@@ -332,44 +333,25 @@ async fn session(
                 watchdog.as_mut().reset(due);
                 continue;
             }
-            // Nothing more ready: the read is over.
-            () = std::future::ready(()), if first.as_ref().is_some_and(|f| !f.is_empty()) => {
-                let held = first.take().unwrap_or_default();
-                if !held.release(&mut feed, clock.now(), stats, send) {
-                    break SessionEnd::ReceiverGone;
+            () = std::future::ready(()), if first.as_ref().is_some_and(|f| !f.is_empty()) => None,
+        };
+        let was_up = feed.is_up();
+        let fed = match next {
+            None => release(&mut first, &mut feed, clock.now(), stats, send),
+            Some(None) => break SessionEnd::Failed(RtspError::Ended),
+            Some(Some(Err(e))) => break SessionEnd::Failed(e),
+            Some(Some(Ok(frame))) => {
+                last_frame = Instant::now();
+                match first.as_mut() {
+                    None => feed.push(frame, clock.now(), stats, send),
+                    Some(held) => {
+                        // Full: a stream that never paused; released as if the read ended.
+                        held.hold(frame) || release(&mut first, &mut feed, clock.now(), stats, send)
+                    }
                 }
-                if feed.is_up() {
-                    info!(url = %cfg.redacted_url(), tool = ?info.tool, audio = info.audio.is_some(), "RTSP stream up");
-                } else {
-                    // No keyframe in it (joined mid-GOP): the anchor comes with a later read.
-                    first = Some(FirstRead::default());
-                }
-                continue;
             }
         };
-        let frame = match next {
-            None => break SessionEnd::Failed(RtspError::Ended),
-            Some(Err(e)) => break SessionEnd::Failed(e),
-            Some(Ok(f)) => f,
-        };
-        last_frame = Instant::now();
-        let was_up = feed.is_up();
-        let frame = match first.as_mut() {
-            None => frame,
-            Some(held) => match held.hold(frame) {
-                Ok(()) => continue,
-                Err(frame) => {
-                    // Full: a stream that never paused. Fed as read from here on.
-                    let held = first.take().unwrap_or_default();
-                    if !held.release(&mut feed, clock.now(), stats, send) {
-                        break SessionEnd::ReceiverGone;
-                    }
-                    frame
-                }
-            },
-        };
-        let now = clock.now();
-        if !feed.push(frame, now, stats, send) {
+        if !fed {
             break SessionEnd::ReceiverGone;
         }
         // Counted as they happen (the API shows them live, and a session cut short by a
@@ -384,6 +366,24 @@ async fn session(
         }
     };
     (feed.is_up(), end)
+}
+
+/// Feeds the held read (`feed::FirstRead`) as if its last frame arrived `now`; while that left
+/// the stream without an anchor (no keyframe in it), holds the next read too. Returns false when
+/// `send` said the receiver is gone.
+fn release(
+    first: &mut Option<FirstRead>,
+    feed: &mut Feed,
+    now: Time,
+    stats: &IngestStats,
+    send: &mut (dyn FnMut(SourceEvent) -> bool + Send),
+) -> bool {
+    let held = first.take().unwrap_or_default();
+    let fed = held.release(feed, now, stats, send);
+    if !feed.is_up() {
+        *first = Some(FirstRead::default());
+    }
+    fed
 }
 
 /// What [`describe`] learned of a camera.

@@ -200,21 +200,18 @@ pub struct FirstRead {
 }
 
 impl FirstRead {
-    /// More than any read holds (300 frames: seconds of a camera's stream); a stream that never
-    /// pauses this long is fed as read from then on.
+    /// More than any read holds (300 frames: seconds of a camera's stream); a read that long
+    /// is released there, as if it had ended.
     pub const MAX_FRAMES: usize = 300;
 
     pub fn is_empty(&self) -> bool {
         self.frames.is_empty()
     }
 
-    /// Holds `frame`; false when full (then release, and feed the frame as it comes).
-    pub fn hold(&mut self, frame: RawFrame) -> Result<(), RawFrame> {
-        if self.frames.len() >= Self::MAX_FRAMES {
-            return Err(frame);
-        }
+    /// Holds `frame`; false when it was full (`frame` is then held too: release it now).
+    pub fn hold(&mut self, frame: RawFrame) -> bool {
         self.frames.push(frame);
-        Ok(())
+        self.frames.len() < Self::MAX_FRAMES
     }
 
     /// Feeds the held frames to `feed`, the last as arriving at `now`. Returns false when
@@ -384,7 +381,7 @@ mod tests {
             audio(1_470), // 33.3 ms at 44.1 kHz
             video(6_000, false, None),
         ] {
-            assert!(first.hold(f).is_ok());
+            assert!(first.hold(f));
         }
         let stats = IngestStats::new();
         let mut out = Vec::new();
@@ -407,12 +404,12 @@ mod tests {
     }
 
     #[test]
-    fn a_full_first_read_refuses_more() {
+    fn a_first_read_says_when_it_is_full() {
         let mut first = FirstRead::default();
-        for i in 0..FirstRead::MAX_FRAMES {
-            assert!(first.hold(video(i as i64 * 3_000, false, None)).is_ok());
+        for i in 1..FirstRead::MAX_FRAMES {
+            assert!(first.hold(video(i as i64 * 3_000, false, None)));
         }
-        assert!(first.hold(video(0, false, None)).is_err());
+        assert!(!first.hold(video(0, false, None)));
     }
 
     #[test]
