@@ -51,11 +51,18 @@ fn recordings(addr: &str) -> Vec<Value> {
         .clone()
 }
 
-fn signal(run: &mut RunProcess, sig: i32) -> std::process::ExitStatus {
-    let pid = run.demo.child.id() as i32;
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(pid, sig) };
-    run.demo.wait_exit(Duration::from_secs(30))
+/// Sends `sig` to the `vigil run` process and waits for a clean exit.
+async fn stop_with(mut run: RunProcess, sig: i32) {
+    let (status, log) = tokio::task::spawn_blocking(move || {
+        let pid = run.demo.child.id() as i32;
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(pid, sig) };
+        let st = run.demo.wait_exit(Duration::from_secs(30));
+        (st, run.demo.log.join("\n"))
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "exit {status} after signal {sig}:\n{log}");
 }
 
 fn write_config(dir: &Path, rtsp: &str, onvif: &str) -> std::path::PathBuf {
@@ -87,7 +94,7 @@ async fn vigil_run_records_onvif_motion_from_rtsp_and_a_signal_closes_the_clip()
 
     // Up: streaming, subscribed, and the pre-buffer holds the whole window.
     let c = cfg.clone();
-    let mut run = tokio::task::spawn_blocking(move || RunProcess::start(&c))
+    let run = tokio::task::spawn_blocking(move || RunProcess::start(&c))
         .await
         .unwrap();
     let addr = run.addr.clone();
@@ -128,18 +135,7 @@ async fn vigil_run_records_onvif_motion_from_rtsp_and_a_signal_closes_the_clip()
     assert_eq!(open["trigger"], "onvif", "{open}");
 
     // Ctrl-C while recording: a clean exit, the camera unsubscribed, the clip whole.
-    let (status, run) = tokio::task::spawn_blocking(move || {
-        let st = signal(&mut run, libc::SIGINT);
-        (st, run)
-    })
-    .await
-    .unwrap();
-    assert!(
-        status.success(),
-        "exit {status}:\n{}",
-        run.demo.log.join("\n")
-    );
-    drop(run);
+    stop_with(run, libc::SIGINT).await;
     assert!(
         sim.counters().unsubscribes >= 1,
         "unsubscribed before exiting: {:?}",
@@ -156,7 +152,7 @@ async fn vigil_run_records_onvif_motion_from_rtsp_and_a_signal_closes_the_clip()
     // The next start: the clip is complete, closed at shutdown, nothing to recover. SIGTERM then
     // ends that run the same way.
     let c = cfg.clone();
-    let mut run = tokio::task::spawn_blocking(move || RunProcess::start(&c))
+    let run = tokio::task::spawn_blocking(move || RunProcess::start(&c))
         .await
         .unwrap();
     let a = run.addr.clone();
@@ -176,17 +172,7 @@ async fn vigil_run_records_onvif_motion_from_rtsp_and_a_signal_closes_the_clip()
     sim.wait_for(Duration::from_secs(20), |c| c.subscriptions_created >= 2)
         .await
         .expect("the second run subscribes again");
-    let (status, run) = tokio::task::spawn_blocking(move || {
-        let st = signal(&mut run, libc::SIGTERM);
-        (st, run)
-    })
-    .await
-    .unwrap();
-    assert!(
-        status.success(),
-        "exit {status}:\n{}",
-        run.demo.log.join("\n")
-    );
+    stop_with(run, libc::SIGTERM).await;
     assert!(
         sim.counters().unsubscribes >= 2,
         "unsubscribed on SIGTERM too: {:?}",
