@@ -129,3 +129,53 @@ fn keyframe_only_pre_roll_is_sparse_but_valid() {
     );
     assert!((sparse.duration - full.duration).abs() <= GOP_SECS);
 }
+
+/// Audio and video are separate streams: a camera's audio frame can arrive after a video frame
+/// that is newer than it. The flush's "now" on the packets' timeline is the newest packet seen,
+/// not the last one: with the last one (an audio frame 5 ms older than the keyframe just
+/// buffered), the buffer had already let go of the GOP the window needed, and the pre-roll came
+/// out 5 ms short of `pre_buffer_secs` (seen live as 1.995 s for 2 s).
+#[test]
+fn an_older_audio_frame_arriving_last_does_not_shorten_the_pre_roll() {
+    use vigil::ingest::SourceEvent;
+    use vigil_core::packet::TrackKind;
+    let dir = tempfile::tempdir().unwrap();
+    let pre = 2.0;
+    let mut cam = SimCamera::new(SAMPLE_H264_AAC, settings(2, 1), dir.path());
+    // Up to the keyframe at 3 s (well past the first window), each audio frame held back until
+    // the next one comes, and the last one fed after that keyframe.
+    let key = cam.at(3.0);
+    let mut held = None;
+    loop {
+        let p = cam.source.next_packet().expect("the sample loops");
+        cam.now = cam.now.max(p.time);
+        if p.track == TrackKind::Audio {
+            if let Some(a) = held.replace(p) {
+                cam.pipeline.on_source(SourceEvent::Packet(a), cam.now);
+            }
+            continue;
+        }
+        let last = p.keyframe && p.time >= key;
+        cam.pipeline.on_source(SourceEvent::Packet(p), cam.now);
+        if last {
+            break;
+        }
+    }
+    let late = held.expect("audio before the keyframe");
+    assert!(
+        late.time < cam.now,
+        "the audio frame is older than the keyframe"
+    );
+    cam.pipeline.on_source(SourceEvent::Packet(late), cam.now);
+
+    cam.motion_start(MotionSource::Api);
+    cam.shutdown();
+    assert_eq!(cam.closed.len(), 1, "{:#?}", cam.closed);
+    let rec = &cam.closed[0];
+    assert!(
+        rec.pre_roll_secs >= pre && rec.pre_roll_secs <= pre + GOP_SECS + 0.01,
+        "pre-roll {} for a {pre} s window",
+        rec.pre_roll_secs
+    );
+    assert!(check_clip(&rec.path).first_video_packet_key);
+}

@@ -222,7 +222,9 @@ impl CameraPipeline {
             }
             SourceEvent::Packet(p) => {
                 self.counters.packets_in += 1;
-                self.newest_packet = Some(p.time);
+                // The newest, not the last: audio and video are separate streams, and an audio
+                // frame can arrive after a newer video frame.
+                self.newest_packet = Some(self.newest_packet.map_or(p.time, |t| t.max(p.time)));
                 self.run(Input::Packet(p.meta()), Some(p), now);
             }
             SourceEvent::Lost(why) => {
