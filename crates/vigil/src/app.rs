@@ -114,8 +114,8 @@ impl App {
             threads: vec![retention_thread],
             stop_tasks: tokio::sync::watch::channel(false).0,
             tasks: Vec::new(),
-            ingest_rt: crate::live::IngestRuntime::start("ingest", Some(crate::live::READ_EVERY))?,
-            events_rt: crate::live::IngestRuntime::start("events", None)?,
+            ingest_rt: crate::live::IngestRuntime::ingest()?,
+            events_rt: crate::live::IngestRuntime::events()?,
             ingest: Default::default(),
             config,
         };

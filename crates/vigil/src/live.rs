@@ -78,6 +78,16 @@ impl IngestRuntime {
         &self.handle
     }
 
+    /// The paced runtime for RTSP over TCP, read every [`READ_EVERY`] (module docs).
+    pub fn ingest() -> std::io::Result<IngestRuntime> {
+        Self::start("ingest", Some(READ_EVERY))
+    }
+
+    /// The runtime that reacts at once, for ONVIF clients and RTSP over UDP (module docs).
+    pub fn events() -> std::io::Result<IngestRuntime> {
+        Self::start("events", None)
+    }
+
     /// Ends the runtime's thread (tasks still running are cancelled) and waits for it.
     /// Blocks: call it off the async runtime.
     pub fn stop(mut self) {

@@ -8,7 +8,7 @@ mod common;
 mod rtsp_support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use rtsp_support::RtspServer;
@@ -26,18 +26,6 @@ fn get(addr: &str, path: &str) -> Value {
         String::from_utf8_lossy(&body)
     );
     serde_json::from_slice(&body).unwrap()
-}
-
-/// Polls `f` (a blocking look at the API) until it returns something, at most `limit`.
-fn poll<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn camera(addr: &str) -> Value {
@@ -100,7 +88,7 @@ async fn vigil_run_records_onvif_motion_from_rtsp_and_a_signal_closes_the_clip()
     let addr = run.addr.clone();
     let a = addr.clone();
     tokio::task::spawn_blocking(move || {
-        poll(
+        poll_until(
             "stream up, subscribed, pre-buffer full",
             Duration::from_secs(30),
             || {
@@ -124,7 +112,7 @@ async fn vigil_run_records_onvif_motion_from_rtsp_and_a_signal_closes_the_clip()
     sim.motion(true);
     let a = addr.clone();
     let open = tokio::task::spawn_blocking(move || {
-        poll("a clip being recorded", Duration::from_secs(10), || {
+        poll_until("a clip being recorded", Duration::from_secs(10), || {
             let r = recordings(&a);
             (r.len() == 1 && r[0]["status"] == "recording" && camera(&a)["state"] == "RECORDING")
                 .then(|| r[0].clone())

@@ -345,6 +345,22 @@ impl Drop for DemoProcess {
     }
 }
 
+/// Polls `f` (a look at something another process or thread changes) every 100 ms until it
+/// returns something, at most `limit`; `what` names it in the failure.
+pub fn poll_until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Every `.mp4` under `dir`, sorted.
 pub fn mp4s_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![];

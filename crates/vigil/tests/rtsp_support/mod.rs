@@ -160,12 +160,12 @@ pub fn test_config(url: &str) -> RtspConfig {
 /// The runtime `vigil run` reads RTSP-over-TCP cameras on (paced: every `live::READ_EVERY`),
 /// shared by all of a test's cameras as in `vigil run`.
 pub fn runtime() -> IngestRuntime {
-    IngestRuntime::start("ingest", Some(vigil::live::READ_EVERY)).expect("ingest runtime")
+    IngestRuntime::ingest().expect("ingest runtime")
 }
 
 /// The runtime `vigil run` runs ONVIF clients and RTSP-over-UDP cameras on (not paced).
 pub fn events_runtime() -> IngestRuntime {
-    IngestRuntime::start("events", None).expect("events runtime")
+    IngestRuntime::events().expect("events runtime")
 }
 
 /// One camera's ingest task.
