@@ -134,7 +134,6 @@ pub async fn run_events(
                 tracing::debug!(camera = %cfg.name, on = ev.on, topic = %ev.topic, initialized = ev.initialized, "ONVIF motion");
                 if events.send(ev).await.is_err() && !shutting_down {
                     shutting_down = true;
-                    inflight = None;
                     sm.handle_input(Input::Shutdown, now(&*clock));
                 }
             }
@@ -153,8 +152,10 @@ pub async fn run_events(
                     }
                     _ = tokio::time::sleep_until(at) => sm.handle_timeout(now(&*clock)),
                     _ = &mut shutdown, if !shutting_down => {
+                        // The request out stays out: the state machine says whether it still
+                        // wants the reply (a subscription being created, to undo it) or sends
+                        // something else, which replaces it.
                         shutting_down = true;
-                        inflight = None;
                         sm.handle_input(Input::Shutdown, now(&*clock));
                     }
                 }

@@ -10,6 +10,9 @@
 //!            │ Shutdown                                                                     Backoff ◄─┘
 //!            v                                                      (capped exponential, jittered; then Connecting)
 //! Unsubscribe → Stopped
+//!
+//! Shutdown during CreatePullPointSubscription waits for its reply (bounded) and unsubscribes
+//! what it made; anywhere else before Subscribed it stops at once.
 //! ```
 //!
 //! The driver calls [`PullPoint::handle_input`] with replies and [`PullPoint::handle_timeout`]
@@ -167,6 +170,12 @@ enum Stage {
     Connecting(Step),
     Subscribed(Subscription),
     Backoff,
+    /// Shut down while CreatePullPointSubscription was out: the camera may already have made the
+    /// subscription, so its reply is awaited (until `by`) to unsubscribe it rather than leave it
+    /// taking one of the camera's few slots until it expires.
+    Abandoning {
+        by: Instant,
+    },
     Unsubscribing,
     Stopped,
 }
@@ -299,25 +308,42 @@ impl PullPoint {
     }
 
     fn shutdown(&mut self, now: Now) {
+        // Everything shutdown still sends and awaits ends by then.
+        let by = now.mono + self.cfg.request_timeout.min(Duration::from_secs(5));
         match &self.stage {
-            Stage::Stopped | Stage::Unsubscribing => {}
+            Stage::Stopped | Stage::Unsubscribing | Stage::Abandoning { .. } => {}
             Stage::Subscribed(sub) => {
                 let reference = sub.reference.clone();
-                self.inflight = None;
+                self.unsubscribe(&reference, by, now);
+            }
+            Stage::Connecting(Step::Subscribe)
+                if self
+                    .inflight
+                    .is_some_and(|f| f.op == Op::CreatePullPointSubscription) =>
+            {
+                if let Some(f) = self.inflight.as_mut() {
+                    f.deadline = f.deadline.min(by);
+                }
                 self.wake = None;
-                self.stage = Stage::Unsubscribing;
-                let deadline = now.mono + self.cfg.request_timeout.min(Duration::from_secs(5));
-                self.transmit(
-                    Op::Unsubscribe,
-                    reference.address.clone(),
-                    ops::unsubscribe(),
-                    &reference.reference_headers,
-                    deadline,
-                    now,
-                );
+                self.stage = Stage::Abandoning { by };
             }
             _ => self.stop(),
         }
+    }
+
+    /// Abandons whatever is in flight and sends Unsubscribe for `reference`, due by `by`.
+    fn unsubscribe(&mut self, reference: &SubscriptionReference, by: Instant, now: Now) {
+        self.inflight = None;
+        self.wake = None;
+        self.stage = Stage::Unsubscribing;
+        self.transmit(
+            Op::Unsubscribe,
+            reference.address.clone(),
+            ops::unsubscribe(),
+            &reference.reference_headers,
+            by,
+            now,
+        );
     }
 
     fn stop(&mut self) {
@@ -337,7 +363,7 @@ impl PullPoint {
             }
             self.inflight = None;
             let waited = f.deadline.saturating_duration_since(f.sent);
-            if matches!(self.stage, Stage::Unsubscribing) {
+            if matches!(self.stage, Stage::Unsubscribing | Stage::Abandoning { .. }) {
                 self.stop();
                 return;
             }
@@ -404,7 +430,7 @@ impl PullPoint {
                     );
                 }
             }
-            Stage::Backoff | Stage::Unsubscribing | Stage::Stopped => {}
+            Stage::Backoff | Stage::Abandoning { .. } | Stage::Unsubscribing | Stage::Stopped => {}
         }
     }
 
@@ -472,6 +498,14 @@ impl PullPoint {
     }
 
     fn on_reply(&mut self, f: InFlight, result: Result<soap::Reply, Error>, now: Now) {
+        if let Stage::Abandoning { by } = self.stage {
+            // The reply to the creation: undo it, if it made anything.
+            match result.and_then(|r| ops::parse_create_pull_point(&r.body)) {
+                Ok(c) => self.unsubscribe(&c.reference, by, now),
+                Err(_) => self.stop(),
+            }
+            return;
+        }
         match (f.op, result) {
             (Op::Unsubscribe, _) => self.stop(),
             (Op::GetSystemDateAndTime, Ok(r)) => {

@@ -507,6 +507,64 @@ fn shutdown_without_subscription_stops_at_once() {
     assert_eq!(s.sm.poll_output(), Output::Stopped);
 }
 
+/// Connects up to a CreatePullPointSubscription that is out, unanswered; returns it.
+fn creating(s: &mut Sim) -> Request {
+    let r = s.expect(Op::GetSystemDateAndTime);
+    s.reply(&r, 200, gsdt(cam_time()));
+    let r = s.expect(Op::GetCapabilities);
+    s.reply(&r, 200, caps());
+    s.expect(Op::CreatePullPointSubscription)
+}
+
+#[test]
+fn shutdown_while_subscribing_unsubscribes_what_the_camera_made() {
+    // The camera may have made the subscription before the shutdown came: its reply is awaited
+    // and the subscription undone, not left to hold one of the camera's slots until it expires.
+    let mut s = Sim::new(Sim::cfg());
+    let c = creating(&mut s);
+    s.sm.handle_input(Input::Shutdown, s.now());
+    match s.sm.poll_output() {
+        Output::Timeout(at) => assert!(at - s.mono <= Duration::from_secs(5)),
+        o => panic!("waits for the creation's reply: {o:?}"),
+    }
+    s.advance(Duration::from_millis(300));
+    let cur = s.camera_now();
+    s.reply(&c, 200, create("http://cam/onvif/sub?Idx=7", cur, 60, ""));
+    let u = s.expect(Op::Unsubscribe);
+    assert_eq!(u.url, "http://cam/onvif/sub?Idx=7");
+    s.reply(&u, 200, wrap("<wsnt:UnsubscribeResponse/>"));
+    assert_eq!(s.sm.poll_output(), Output::Stopped);
+    assert_eq!(s.sm.health().state, SubscriptionState::Stopped);
+    assert_eq!(
+        s.sm.health().subscriptions,
+        0,
+        "never counted as subscribed"
+    );
+}
+
+#[test]
+fn shutdown_while_subscribing_stops_when_the_creation_fails_or_never_answers() {
+    let mut s = Sim::new(Sim::cfg());
+    let c = creating(&mut s);
+    s.sm.handle_input(Input::Shutdown, s.now());
+    s.reply(&c, 400, fault("ter:InvalidArgVal"));
+    assert_eq!(s.sm.poll_output(), Output::Stopped);
+
+    let mut s = Sim::new(Sim::cfg());
+    creating(&mut s);
+    let shut_at = s.mono;
+    s.sm.handle_input(Input::Shutdown, s.now());
+    match s.sm.poll_output() {
+        Output::Timeout(at) => {
+            assert!(at - shut_at <= Duration::from_secs(5));
+            s.mono = at;
+            s.sm.handle_timeout(s.now());
+        }
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(s.sm.poll_output(), Output::Stopped);
+}
+
 #[test]
 fn unanswered_unsubscribe_still_stops() {
     let mut s = Sim::new(Sim::cfg());
