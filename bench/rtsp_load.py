@@ -138,7 +138,7 @@ def run_vigil(binary, urls, n, window, tmp):
     # The log goes to a file: a pipe nobody reads would fill and block vigil's logging.
     log = os.path.join(tmp, f"vigil-{n}.log")
     proc = subprocess.Popen([binary, "run", "--config", cfg], stderr=open(log, "w"), stdout=subprocess.DEVNULL,
-                            env={**os.environ, "RUST_LOG": "warn,vigil::app=info"})
+                            env={**os.environ, "RUST_LOG": "warn,vigil::cli=info"})
     addr = wait_log(proc, log, r"status page on http://(\S+)").group(1)
     # Warm up: every camera connected and its pre-buffer full.
     end = time.monotonic() + 60

@@ -16,6 +16,18 @@ pub enum SubscriptionState {
     Stopped,
 }
 
+impl SubscriptionState {
+    /// The name the API and notices use (as serialised).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionState::Connecting => "connecting",
+            SubscriptionState::Subscribed => "subscribed",
+            SubscriptionState::Backoff => "backoff",
+            SubscriptionState::Stopped => "stopped",
+        }
+    }
+}
+
 fn opt_time<S: Serializer>(t: &Option<Time>, s: S) -> Result<S::Ok, S::Error> {
     match t {
         Some(t) => s.serialize_str(&t.to_string()),

@@ -289,7 +289,8 @@ pub struct CameraConfig {
     pub username: Option<String>,
     pub password: Option<String>,
     pub transport: Transport,
-    pub onvif_topics: Vec<String>,
+    /// Parsed when the file is loaded: an entry that doesn't parse is refused there.
+    pub onvif_topics: Vec<vigil_onvif::MotionTopic>,
     pub max_age_days: Option<u32>,
     pub settings: RecordingSettings,
 }
@@ -399,6 +400,15 @@ impl Config {
                     "must be at least 1",
                 ));
             }
+            let onvif_topics = c
+                .onvif_topics
+                .iter()
+                .enumerate()
+                .map(|(k, t)| {
+                    t.parse::<vigil_onvif::MotionTopic>()
+                        .map_err(|e| invalid(format!("{prefix}onvif_topics[{k}]"), e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let settings = c.recording.apply(defaults.clone(), &prefix)?;
             cameras.push(CameraConfig {
                 name: name.to_owned(),
@@ -407,7 +417,7 @@ impl Config {
                 username: c.username,
                 password: c.password,
                 transport: c.transport,
-                onvif_topics: c.onvif_topics,
+                onvif_topics,
                 max_age_days: c.max_age_days,
                 settings,
             });

@@ -1,33 +1,37 @@
 //! # vigil: the binary's library
 //!
-//! Where a packet goes next, by module:
+//! Where a packet goes next, by module (arrows point down: nothing below imports what is above
+//! it, and the runtime imports nothing of the HTTP side):
 //!
+//! - [`cli`]: `main` and one module per subcommand (`run`, `demo`, `check`, ...). Thin.
+//! - [`http`]: the HTTP server, the API ([`http::api`]), `/metrics`, the web UI and the plain
+//!   status page: a *client* of the runtime through [`runtime::RuntimeHandle`].
+//! - [`runtime`]: the running recorder: start-up, the camera set ([`runtime::cameras`]: start,
+//!   stop, restart one camera by name), shutdown in a stated order; the ingest runtimes
+//!   ([`runtime::live`]) that run RTSP and ONVIF tasks.
+//! - [`notice`]: what a camera reports, and the one stream of it that the catalog (and later
+//!   MQTT, webhooks, the UI's live updates) subscribe to.
 //! - [`ingest`]: sources of packets: RTSP cameras ([`ingest::rtsp`], retina behind a small trait)
 //!   and the looping-file source ([`ingest::file`]) the demo and tests use, both producing the
-//!   same [`ingest::SourceEvent`] stream. [`live`] runs them (and the ONVIF event clients) as one
-//!   task per camera.
+//!   same [`ingest::SourceEvent`] stream.
 //! - [`camera`]: one worker thread per camera. [`camera::CameraPipeline`] drives the core's
 //!   recorder state machine and executes its actions on the camera's pre-buffer and clip slot.
 //! - [`clips`]: where clip files live (`storage.root/<camera>/<YYYY-MM-DD>/`) and the record of each.
-//! - [`catalog`]: SQLite: cameras, API-set settings, motion events, clips; crash reconciliation.
+//! - [`catalog`]: SQLite: cameras, API-set settings, motion events, clips; crash reconciliation;
+//!   the writer that turns notices into rows.
 //! - [`retention`]: which clips to delete (age, total bytes, free disk) and deleting them safely.
-//! - [`api`]: the HTTP API and `/metrics`; [`web`]: the HTTP server, the embedded web UI and a
-//!   plain status page.
-//! - [`app`]: all of the above for a configuration ([`config`]); `vigil run`, [`demo`] and
-//!   [`check`] are built on it.
+//! - [`config`]: the configuration file.
 //!
 //! The heart (pre-buffer, pool, recorder, fMP4) is in `vigil-core`; the ONVIF client in
-//! `vigil-onvif`; this crate is wiring.
+//! `vigil-onvif`; this crate is wiring. docs/data-flow.md draws the picture.
 
-pub mod api;
-pub mod app;
 pub mod camera;
 pub mod catalog;
-pub mod check;
+pub mod cli;
 pub mod clips;
 pub mod config;
-pub mod demo;
+pub mod http;
 pub mod ingest;
-pub mod live;
+pub mod notice;
 pub mod retention;
-pub mod web;
+pub mod runtime;

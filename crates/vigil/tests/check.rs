@@ -81,3 +81,24 @@ fn check_refuses_a_bad_config_naming_the_key() {
     assert!(!ok);
     assert!(text.contains("camera[0].pre_buffer_secs"), "{text}");
 }
+
+#[test]
+fn check_refuses_a_motion_topic_that_does_not_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(
+        &p,
+        "[[camera]]\nname = \"a\"\nonvif = \"http://127.0.0.1:9/onvif/device_service\"\n\
+         onvif_topics = [\"tns1:RuleEngine//CellMotionDetector\"]\n",
+    )
+    .unwrap();
+    let (ok, text) = check(&p);
+    assert!(!ok, "{text}");
+    assert!(text.contains("camera[0].onvif_topics[0]"), "{text}");
+    assert!(
+        text.contains("tns1:RuleEngine//CellMotionDetector"),
+        "{text}"
+    );
+    // Refused before any probe: the address above is never contacted.
+    assert!(!text.contains("ONVIF"), "{text}");
+}

@@ -106,7 +106,7 @@ fn record(
     p.take_notices()
         .into_iter()
         .filter_map(|n| match n {
-            vigil::camera::Notice::ClipClosed(r) => Some(r.path),
+            vigil::notice::Notice::ClipClosed(r) => Some(r.path),
             _ => None,
         })
         .collect()

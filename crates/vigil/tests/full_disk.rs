@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::*;
-use vigil::camera::Notice;
-use vigil::catalog::{notice_sink, Catalog};
+use vigil::catalog::{Catalog, CatalogWriter};
 use vigil::clips::ClipStatus;
+use vigil::notice::Notice;
 use vigil::retention::{Policy, Retention};
 use vigil_core::pool::Pool;
 use vigil_core::recorder::MotionSource;
@@ -61,9 +61,8 @@ fn full_disk_closes_clips_valid_then_recording_resumes_after_retention() {
         .iter()
         .map(|n| SimCamera::with_pool(SAMPLE_H264, settings.clone(), dir.path(), pool.clone(), n))
         .collect();
-    let mut sinks: Vec<_> = (0..2)
-        .map(|_| notice_sink(cat.clone(), dir.path().join("clips")))
-        .collect();
+    let mut writer = CatalogWriter::new(cat.clone(), dir.path().join("clips"));
+    let names: [std::sync::Arc<str>; 2] = ["a".into(), "b".into()];
     let mut seen: Vec<usize> = vec![0, 0];
     let mut pump = |cams: &mut Vec<SimCamera>, secs: f64| {
         // Both cameras advance together, a second at a time.
@@ -73,7 +72,7 @@ fn full_disk_closes_clips_valid_then_recording_resumes_after_retention() {
             for (i, c) in cams.iter_mut().enumerate() {
                 c.run_until(t);
                 for n in &c.notices[seen[i]..] {
-                    sinks[i](if i == 0 { "a" } else { "b" }, n);
+                    writer.apply(&names[i], n);
                 }
                 seen[i] = c.notices.len();
             }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use vigil::app::App;
 use vigil::catalog::ClipRow;
 use vigil::clips::ClipStatus;
 use vigil::config::Config;
+use vigil::runtime::Runtime as App;
 use vigil_core::time::SystemClock;
 use vigil_onvif_sim::{SimCamera as OnvifCam, SimConfig, Vendor};
 
@@ -43,7 +43,7 @@ async fn until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>)
 }
 
 fn state(app: &App) -> &'static str {
-    app.camera("cam").unwrap().status().state
+    app.handle().camera("cam").unwrap().status().state
 }
 
 /// Waits (polling, up to 10 s) until the camera's recorder is in `want`; `what` names the step.
@@ -55,20 +55,20 @@ async fn in_state(app: &App, want: &str, what: &str) {
 }
 
 fn clips(app: &App) -> Vec<ClipRow> {
-    let mut v = app.catalog.clips(&Default::default()).unwrap();
+    let mut v = app.handle().catalog().clips(&Default::default()).unwrap();
     v.reverse(); // oldest first
     v
 }
 
 async fn subscribed(app: &App) {
     until("an ONVIF subscription", Duration::from_secs(20), || {
-        let h = app.onvif_health("cam").unwrap();
+        let h = app.handle().camera("cam").unwrap().onvif_health().unwrap();
         (h["state"] == "subscribed").then_some(())
     })
     .await;
     // The pre-buffer holds its window before motion comes.
     until("a full pre-buffer", Duration::from_secs(20), || {
-        let b = app.camera("cam").unwrap().status().buffer;
+        let b = app.handle().camera("cam").unwrap().status().buffer;
         (b.duration_secs >= PRE).then_some(())
     })
     .await;
@@ -94,7 +94,7 @@ async fn motion_on_for_3s_then_off_makes_one_clip() {
         (c.len() == 1 && c[0].status == ClipStatus::Complete).then(|| c[0].clone())
     })
     .await;
-    let f = check_clip(&app.clips_root.join(&c.key));
+    let f = check_clip(&app.handle().clips_root().join(&c.key));
     assert!(f.first_video_packet_key);
     assert!(c.pre_roll_secs >= PRE, "{c:?}");
     let expected = c.pre_roll_secs + motion + POST;
@@ -104,7 +104,7 @@ async fn motion_on_for_3s_then_off_makes_one_clip() {
         f.duration,
         c.pre_roll_secs
     );
-    let ev = app.catalog.events(&Default::default()).unwrap();
+    let ev = app.handle().catalog().events(&Default::default()).unwrap();
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].source, "onvif");
     assert!(
@@ -159,7 +159,7 @@ async fn overlapping_and_post_roll_motion_share_a_clip_and_later_motion_makes_an
     })
     .await;
     for r in &c {
-        assert!(check_clip(&app.clips_root.join(&r.key)).first_video_packet_key);
+        assert!(check_clip(&app.handle().clips_root().join(&r.key)).first_video_packet_key);
     }
     assert_ne!(c[0].event_id, c[1].event_id);
     app.shutdown().await;
@@ -189,7 +189,7 @@ async fn non_motion_topics_record_nothing() {
     assert_eq!(state(&app), "BUFFERING");
     assert!(clips(&app).is_empty());
     assert!(
-        app.onvif_health("cam").unwrap()["messages"]
+        app.handle().camera("cam").unwrap().onvif_health().unwrap()["messages"]
             .as_u64()
             .unwrap()
             >= 2
@@ -205,7 +205,7 @@ async fn wrong_password_is_reported_and_retried_with_backoff() {
         .unwrap();
     let app = start(dir.path(), &sim, "wrong").await;
     let h = until("an auth error in health", Duration::from_secs(10), || {
-        let h = app.onvif_health("cam").unwrap();
+        let h = app.handle().camera("cam").unwrap().onvif_health().unwrap();
         h["last_error"]
             .as_str()
             .is_some_and(|e| e.contains("NotAuthorized"))

@@ -8,7 +8,7 @@ mod rtsp_support;
 use std::time::{Duration, Instant};
 
 use rtsp_support::*;
-use vigil::camera::Notice;
+use vigil::notice::Notice;
 use vigil_core::recorder::State;
 
 #[test]

@@ -111,7 +111,7 @@ fn assert_realtime(ps: &[(std::time::Instant, vigil_core::packet::Packet)], what
     let (first, last) = (&ps[0], &ps[ps.len() - 1]);
     let media = last.1.time.secs_since(first.1.time);
     let wall = (last.0 - first.0).as_secs_f64();
-    let paced = vigil::live::READ_EVERY.as_secs_f64();
+    let paced = vigil::runtime::live::READ_EVERY.as_secs_f64();
     assert!(
         (media - wall).abs() < 0.1 * wall + paced + 0.1,
         "{what}: {media:.2} s of media in {wall:.2} s"

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use vigil::camera::Notice;
+use vigil::notice::Notice;
 use vigil_core::recorder::MotionSource;
 use vigil_core::settings::RecordingSettings;
 

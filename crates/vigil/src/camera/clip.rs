@@ -15,8 +15,9 @@ use vigil_core::fmp4::ClipWriter;
 use vigil_core::packet::{Packet, StreamParams, TrackKind};
 use vigil_core::time::Time;
 
-use super::pipeline::{Notice, PipelineCounters};
+use super::pipeline::PipelineCounters;
 use crate::clips::{ClipRecord, ClipStatus, ClipStore};
+use crate::notice::Notice;
 
 /// How often a broken slot tries to open a new file.
 pub const RETRY_EVERY: Duration = Duration::from_secs(5);

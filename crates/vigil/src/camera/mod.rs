@@ -14,9 +14,7 @@ mod clip;
 mod pipeline;
 
 pub use clip::RETRY_EVERY;
-pub use pipeline::{
-    CameraPipeline, LatencyHistogram, Notice, PipelineCounters, LATENCY_BUCKETS_MS,
-};
+pub use pipeline::{CameraPipeline, LatencyHistogram, PipelineCounters, LATENCY_BUCKETS_MS};
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
@@ -32,6 +30,7 @@ use vigil_core::time::{Clock, Time};
 
 use crate::clips::ClipRecord;
 use crate::ingest::SourceEvent;
+use crate::notice::Notice;
 
 /// How often the status snapshot is refreshed when nothing else happens.
 const STATUS_EVERY: Duration = Duration::from_millis(500);
@@ -118,7 +117,8 @@ pub struct CameraHandle {
     status: Arc<Mutex<CameraStatus>>,
     /// The camera's current settings as last set (the worker applies them live).
     settings: Mutex<RecordingSettings>,
-    join: Option<JoinHandle<()>>,
+    /// Taken by [`CameraHandle::shutdown`]; readers sharing the handle never hold the thread.
+    join: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl CameraHandle {
@@ -158,10 +158,16 @@ impl CameraHandle {
         self.send(CameraMsg::Configure(settings))
     }
 
-    /// Asks the worker to close its clip and stop, and waits for it.
-    pub fn shutdown(mut self) {
+    /// Asks the worker to close its clip and stop, and waits for it. Blocks; a second call
+    /// returns at once.
+    pub fn shutdown(&self) {
         self.tx.send(CameraMsg::Shutdown);
-        if let Some(j) = self.join.take() {
+        let join = self
+            .join
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(j) = join {
             let _ = j.join();
         }
     }
@@ -171,7 +177,7 @@ impl CameraHandle {
 pub fn spawn(
     pipeline: CameraPipeline,
     clock: Arc<dyn Clock>,
-    on_notice: impl FnMut(&str, &Notice) + Send + 'static,
+    on_notice: impl FnMut(&str, Notice) + Send + 'static,
 ) -> std::io::Result<CameraHandle> {
     let (tx, rx) = channel();
     let name = pipeline.name().to_owned();
@@ -193,7 +199,7 @@ pub fn spawn(
         tx,
         status,
         settings,
-        join: Some(join),
+        join: Mutex::new(Some(join)),
     })
 }
 
@@ -202,7 +208,7 @@ fn worker(
     rx: Receiver<CameraMsg>,
     clock: Arc<dyn Clock>,
     status: Arc<Mutex<CameraStatus>>,
-    mut on_notice: impl FnMut(&str, &Notice),
+    mut on_notice: impl FnMut(&str, Notice),
 ) {
     let mut recent: VecDeque<ClipRecord> = VecDeque::new();
     let mut last_status = Time::ZERO;
@@ -279,15 +285,16 @@ fn worker(
             }
         }
         let notices = p.take_notices();
-        for n in &notices {
-            on_notice(p.name(), n);
-            if let Notice::ClipClosed(rec) = n {
+        let noticed = !notices.is_empty();
+        for n in notices {
+            if let Notice::ClipClosed(rec) = &n {
                 recent.push_front(rec.clone());
                 recent.truncate(RECENT_CLIPS);
             }
+            on_notice(p.name(), n);
         }
         let now = clock.now();
-        if stop || !notices.is_empty() || now.micros_since(last_status) >= 500_000 {
+        if stop || noticed || now.micros_since(last_status) >= 500_000 {
             last_status = now;
             let snap = snapshot(&p, &recent, now);
             match status.lock() {

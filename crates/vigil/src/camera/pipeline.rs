@@ -25,45 +25,7 @@ use vigil_core::time::Time;
 use super::clip::{ClipSlot, Report};
 use crate::clips::{ClipRecord, ClipStore};
 use crate::ingest::SourceEvent;
-
-/// Something the pipeline did that the rest of vigil (status page, later the catalog) wants to know.
-#[derive(Debug, Clone)]
-pub enum Notice {
-    State {
-        from: State,
-        to: State,
-        at: Time,
-    },
-    MotionStarted {
-        event: u64,
-        source: MotionSource,
-        at: Time,
-        /// The camera's own time for it, when the source gave one.
-        camera_time: Option<Time>,
-    },
-    MotionOverlap {
-        event: u64,
-        source: MotionSource,
-        at: Time,
-    },
-    MotionEnded {
-        event: u64,
-        at: Time,
-        timed_out: bool,
-        camera_time: Option<Time>,
-    },
-    ClipOpened(ClipRecord),
-    /// The pre-roll is in the clip: its start (first frame) and achieved pre-roll are known.
-    ClipStarted(ClipRecord),
-    ClipClosed(ClipRecord),
-    /// A clip closed with no video frame in it; its file was removed.
-    ClipDiscarded(ClipRecord),
-    /// Writing a clip failed (a full disk, an I/O error); the clip was closed valid.
-    WriteFailed {
-        at: Time,
-        message: String,
-    },
-}
+use crate::notice::Notice;
 
 /// Borrows the pipeline's reporting fields for the clip slot (disjoint from `self.clip`).
 macro_rules! report {
@@ -215,6 +177,11 @@ impl CameraPipeline {
                 self.params = Some(p);
                 if !self.stream_up {
                     self.stream_up = true;
+                    self.notices.push(Notice::Stream {
+                        up: true,
+                        at: now,
+                        detail: None,
+                    });
                     self.run(Input::StreamUp, None, now);
                 } else if changed {
                     self.run(Input::ParamsChanged, None, now);
@@ -230,6 +197,11 @@ impl CameraPipeline {
             SourceEvent::Lost(why) => {
                 warn!(camera = %self.name, "stream lost: {why}");
                 self.stream_up = false;
+                self.notices.push(Notice::Stream {
+                    up: false,
+                    at: now,
+                    detail: Some(why),
+                });
                 self.newest_packet = None;
                 self.run(Input::StreamLost, None, now);
             }
@@ -328,8 +300,13 @@ impl CameraPipeline {
                     timed_out,
                 } => {
                     info!(camera = %self.name, event, timed_out, "motion ended");
+                    let source = self
+                        .event
+                        .filter(|e| e.id == event)
+                        .map_or(MotionSource::Api, |e| e.source);
                     self.notices.push(Notice::MotionEnded {
                         event,
+                        source,
                         at,
                         timed_out,
                         camera_time: if timed_out { None } else { self.camera_time },

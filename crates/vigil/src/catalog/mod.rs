@@ -22,7 +22,7 @@ pub use clips::{CameraUsage, ClipFacts, ClipFilter, ClipRow, NewClip};
 pub use events::{EventFilter, EventRow};
 pub use reconcile::ReconcileReport;
 pub use settings::StoredSettings;
-pub use sink::notice_sink;
+pub use sink::CatalogWriter;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

@@ -1,6 +1,7 @@
-//! Turns a camera pipeline's notices into catalog rows (on the camera's worker thread). A catalog
-//! error is logged and recording goes on: losing a row is bad, losing the video is worse, and the
-//! next start's reconciliation adopts the file anyway.
+//! The catalog writer: a lossless subscriber of the notice stream (`crate::notice`) that turns
+//! every camera's notices into catalog rows, on a thread of its own, so that a slow catalog
+//! never holds up a camera. A catalog error is logged and recording goes on: losing a row is
+//! bad, losing the video is worse, and the next start's reconciliation adopts the file anyway.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,25 +10,53 @@ use std::sync::Arc;
 use tracing::error;
 
 use super::{Catalog, ClipFacts, NewClip};
-use crate::camera::Notice;
 use crate::clips::ClipRecord;
+use crate::notice::{Notice, Subscription};
 
-/// A notice handler for one camera's worker.
-pub fn notice_sink(catalog: Arc<Catalog>, clips_root: PathBuf) -> impl FnMut(&str, &Notice) + Send {
-    // Recorder event number → catalog event id, and clip path → catalog clip id.
-    let mut events: HashMap<u64, i64> = HashMap::new();
-    let mut clips: HashMap<PathBuf, i64> = HashMap::new();
-    move |camera, notice| {
-        let result = apply(
-            &catalog,
-            &clips_root,
-            camera,
-            notice,
-            &mut events,
-            &mut clips,
-        );
-        if let Err(e) = result {
-            error!(camera, "catalog update failed: {e}");
+/// What the writer remembers of one camera's open events and clips.
+#[derive(Default)]
+struct CameraRows {
+    /// Recorder event number → catalog event id.
+    events: HashMap<u64, i64>,
+    /// Clip path → catalog clip id.
+    clips: HashMap<PathBuf, i64>,
+}
+
+/// Turns notices into catalog rows.
+pub struct CatalogWriter {
+    catalog: Arc<Catalog>,
+    clips_root: PathBuf,
+    cameras: HashMap<Arc<str>, CameraRows>,
+}
+
+impl CatalogWriter {
+    pub fn new(catalog: Arc<Catalog>, clips_root: PathBuf) -> CatalogWriter {
+        CatalogWriter {
+            catalog,
+            clips_root,
+            cameras: HashMap::new(),
+        }
+    }
+
+    /// Applies one notice of `camera`; errors are logged (module docs).
+    pub fn apply(&mut self, camera: &Arc<str>, notice: &Notice) {
+        if let Notice::Stopped { .. } = notice {
+            // A restarted camera's recorder numbers its events from the start again.
+            self.cameras.remove(camera);
+            return;
+        }
+        let rows = self.cameras.entry(camera.clone()).or_default();
+        if let Err(e) = apply(&self.catalog, &self.clips_root, camera, notice, rows) {
+            error!(camera = %camera, "catalog update failed: {e}");
+        }
+    }
+
+    /// Applies every notice of `sub` until the stream ends (the bus is closed and drained);
+    /// `after` runs after each one. Blocks: run it on a thread of its own.
+    pub fn run(mut self, mut sub: Subscription, mut after: impl FnMut(&Notice)) {
+        while let Some(n) = sub.blocking_recv() {
+            self.apply(&n.camera, &n.notice);
+            after(&n.notice);
         }
     }
 }
@@ -57,11 +86,16 @@ fn apply(
     root: &Path,
     camera: &str,
     notice: &Notice,
-    events: &mut HashMap<u64, i64>,
-    clips: &mut HashMap<PathBuf, i64>,
+    rows: &mut CameraRows,
 ) -> super::Result<()> {
+    let CameraRows { events, clips } = rows;
     match notice {
-        Notice::State { .. } | Notice::WriteFailed { .. } => {}
+        Notice::Started { .. }
+        | Notice::Stopped { .. }
+        | Notice::State { .. }
+        | Notice::WriteFailed { .. }
+        | Notice::Stream { .. }
+        | Notice::EventClient { .. } => {}
         Notice::MotionStarted {
             event,
             source,
@@ -81,6 +115,7 @@ fn apply(
             at,
             timed_out,
             camera_time,
+            ..
         } => {
             if let Some(id) = events.get(event) {
                 cat.end_event(*id, *at, *timed_out, *camera_time)?;

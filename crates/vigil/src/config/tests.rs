@@ -101,6 +101,11 @@ fn cameras_need_a_name_a_source_and_distinct_names() {
     let ok = Config::parse("[[camera]]\nname = \"a\"\nonvif = \"http://h/onvif/device_service\"\ntransport = \"udp\"\nonvif_topics = [\"tns1:VideoAnalytics/tnshik:MotionAlarm\"]").unwrap();
     assert_eq!(ok.cameras[0].transport, Transport::Udp);
     assert_eq!(ok.cameras[0].onvif_topics.len(), 1);
+    // A topic that doesn't parse is refused, naming the key and the value (it used to be
+    // dropped without a word, and the camera then never matched it).
+    let bad = err("[[camera]]\nname = \"a\"\nonvif = \"http://h/\"\nonvif_topics = [\"tns1:VideoAnalytics/tnshik:MotionAlarm\", \"tns1:RuleEngine//CellMotionDetector\"]");
+    assert!(bad.starts_with("camera[0].onvif_topics[1]:"), "{bad}");
+    assert!(bad.contains("tns1:RuleEngine//CellMotionDetector"), "{bad}");
 }
 
 #[test]

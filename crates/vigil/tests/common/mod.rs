@@ -7,10 +7,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use vigil::camera::{CameraPipeline, Notice};
+use vigil::camera::CameraPipeline;
 use vigil::clips::{ClipRecord, ClipStore};
 use vigil::ingest::file::LoopingFile;
 use vigil::ingest::SourceEvent;
+use vigil::notice::Notice;
 use vigil_core::fmp4::Mp4File;
 use vigil_core::packet::Packet;
 use vigil_core::pool::Pool;

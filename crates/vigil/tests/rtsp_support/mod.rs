@@ -12,11 +12,12 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigil::camera::{self, CameraHandle, CameraMsg, CameraPipeline, Notice};
+use vigil::camera::{self, CameraHandle, CameraMsg, CameraPipeline};
 use vigil::clips::{ClipRecord, ClipStore};
 use vigil::ingest::rtsp::{self, IngestStats, RtspConfig, RunEnd, Timing};
 use vigil::ingest::SourceEvent;
-use vigil::live::IngestRuntime;
+use vigil::notice::Notice;
+use vigil::runtime::live::IngestRuntime;
 use vigil_core::packet::{Packet, StreamParams, TrackKind};
 use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
@@ -334,7 +335,7 @@ impl Camera {
         );
         let (tx, notices) = channel();
         let handle = camera::spawn(pipeline, Arc::new(SystemClock), move |_, n| {
-            let _ = tx.send(n.clone());
+            let _ = tx.send(n);
         })
         .expect("camera worker starts");
         Camera {

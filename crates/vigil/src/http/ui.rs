@@ -3,15 +3,12 @@
 //! The page reads everything through the JSON API (see docs/ui.md), so these routes need no
 //! token: they hold no data.
 
-use std::sync::Arc;
-
+use crate::http::Http;
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-
-use crate::app::App;
 
 /// (file name, content type, bytes).
 const ASSETS: &[(&str, &str, &[u8])] = &[
@@ -63,7 +60,7 @@ const SVG: &str = "image/svg+xml";
 const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
                    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-pub fn routes() -> Router<Arc<App>> {
+pub fn routes() -> Router<Http> {
     Router::new()
         .route(
             "/",

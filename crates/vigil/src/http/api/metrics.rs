@@ -1,14 +1,13 @@
 //! `GET /metrics`: Prometheus text format (version 0.0.4).
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use crate::app::App;
 use crate::camera::{CameraStatus, LATENCY_BUCKETS_MS};
+use crate::http::Http;
 
 /// A label value with `\`, `"` and newlines escaped.
 fn label(v: &str) -> String {
@@ -35,10 +34,21 @@ impl Out {
     }
 }
 
-pub fn render(app: &App) -> String {
+/// The achieved pre-roll of the camera's latest clip opened by motion: the clip being recorded
+/// once its pre-roll is in, else the newest closed one.
+fn last_pre_roll(s: &CameraStatus) -> f64 {
+    s.current_clip
+        .iter()
+        .chain(s.recent_clips.iter())
+        .find(|c| c.pre_roll_secs > 0.0)
+        .map_or(0.0, |c| c.pre_roll_secs)
+}
+
+pub fn render(app: &Http) -> String {
     let mut o = Out(String::with_capacity(8192));
     let statuses: Vec<_> = app
-        .cameras
+        .cameras()
+        .list()
         .iter()
         .map(|c| (c.name().to_owned(), c.status()))
         .collect();
@@ -140,13 +150,7 @@ pub fn render(app: &App) -> String {
         (
             "vigil_last_pre_roll_seconds",
             "Achieved pre-roll of the camera's latest clip opened by motion.",
-            |s| {
-                s.recent_clips
-                    .iter()
-                    .chain(s.current_clip.iter())
-                    .find(|c| c.pre_roll_secs > 0.0)
-                    .map_or(0.0, |c| c.pre_roll_secs)
-            },
+            last_pre_roll,
         ),
     ];
     for (name, help, f) in gauges {
@@ -186,7 +190,7 @@ pub fn render(app: &App) -> String {
             o.sample(name, &cam(&n), x);
         }
     }
-    if let Some(d) = app.retention.disk() {
+    if let Some(d) = app.retention().disk() {
         o.help(
             "vigil_disk_total_bytes",
             "gauge",
@@ -200,7 +204,7 @@ pub fn render(app: &App) -> String {
         );
         o.sample("vigil_disk_free_bytes", "", d.free_bytes);
     }
-    let usage = app.catalog.usage().unwrap_or_default();
+    let usage = app.catalog().usage().unwrap_or_default();
     o.help(
         "vigil_storage_clip_bytes",
         "gauge",
@@ -213,7 +217,7 @@ pub fn render(app: &App) -> String {
     for u in &usage {
         o.sample("vigil_storage_clips", &cam(&u.camera), u.clips);
     }
-    let r = app.retention.state();
+    let r = app.retention().state();
     o.help(
         "vigil_retention_deleted_clips_total",
         "counter",
@@ -233,9 +237,45 @@ pub fn render(app: &App) -> String {
         "Bytes retention freed.",
     );
     o.sample("vigil_retention_deleted_bytes_total", "", r.deleted_bytes);
+    o.help(
+        "vigil_notices_published_total",
+        "counter",
+        "Camera notices published (state changes, motion, clips, stream and event-client health).",
+    );
+    o.sample(
+        "vigil_notices_published_total",
+        "",
+        app.notices().published(),
+    );
+    let subs = app.notices().stats();
+    for (name, kind, help, f) in [
+        (
+            "vigil_notice_delivered_total",
+            "counter",
+            "Notices put in the subscriber's queue.",
+            (|s| s.delivered) as fn(&crate::notice::SubscriberStats) -> u64,
+        ),
+        (
+            "vigil_notice_dropped_total",
+            "counter",
+            "Notices the subscriber lost because its queue was full (a slow subscriber never stalls a camera).",
+            |s| s.dropped,
+        ),
+        (
+            "vigil_notice_queued",
+            "gauge",
+            "Notices waiting in the subscriber's queue.",
+            |s| s.queued,
+        ),
+    ] {
+        o.help(name, kind, help);
+        for s in &subs {
+            o.sample(name, &format!("subscriber=\"{}\"", label(&s.name)), f(s));
+        }
+    }
     o.help("vigil_alerts", "gauge", "Alerts raised (see /api/storage).");
     o.sample("vigil_alerts", "", app.alerts().len());
-    let p = app.pool.stats();
+    let p = app.pool().stats();
     for (name, help, v) in [
         (
             "vigil_pool_limit_bytes",
@@ -264,7 +304,7 @@ pub fn render(app: &App) -> String {
     o.0
 }
 
-pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
+pub async fn metrics(State(app): State<Http>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -272,4 +312,47 @@ pub async fn metrics(State(app): State<Arc<App>>) -> impl IntoResponse {
         )],
         render(&app),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clips::{ClipRecord, ClipStatus};
+
+    fn clip(pre_roll_secs: f64) -> ClipRecord {
+        ClipRecord {
+            camera: "cam".into(),
+            path: "x.mp4".into(),
+            event: 1,
+            start: None,
+            end: None,
+            duration_secs: 0.0,
+            bytes: 0,
+            video_codec: "h264",
+            width: 0,
+            height: 0,
+            pre_roll_secs,
+            frames: 0,
+            trigger: "api",
+            status: ClipStatus::Recording,
+            close_reason: None,
+        }
+    }
+
+    #[test]
+    fn last_pre_roll_is_the_recording_clips_once_its_pre_roll_is_in() {
+        let mut s = CameraStatus::default();
+        assert_eq!(last_pre_roll(&s), 0.0);
+        s.recent_clips.push_front(clip(4.5));
+        assert_eq!(last_pre_roll(&s), 4.5);
+        // Opened, pre-roll not yet written: still the previous clip's.
+        s.current_clip = Some(clip(0.0));
+        assert_eq!(last_pre_roll(&s), 4.5);
+        s.current_clip = Some(clip(2.0));
+        assert_eq!(
+            last_pre_roll(&s),
+            2.0,
+            "the clip being recorded, not the previous one"
+        );
+    }
 }

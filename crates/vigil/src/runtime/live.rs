@@ -22,15 +22,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 use vigil_core::recorder::MotionSource;
 use vigil_core::time::Clock;
 
-use crate::app::EventSourceHealth;
 use crate::camera::{CameraMsg, CameraTx};
 use crate::config::{CameraConfig, Transport};
 use crate::ingest::rtsp::{self, IngestStats, RtspConfig};
+use crate::notice::{Notice, NoticeBus};
+
+/// What the API shows of a camera's motion-event client (ONVIF).
+pub trait EventSourceHealth: Send + Sync {
+    /// The whole health record, as JSON.
+    fn json(&self) -> serde_json::Value;
+    /// (pulls, errors, renewals) so far.
+    fn counters(&self) -> (u64, u64, u64);
+}
 
 /// How often the paced runtime reads its sockets (module docs). At 2-16 Mbit/s that is 125 KB to
 /// 1 MB a camera per read: within what TCP's receive-buffer autotuning gives a reader this fast
@@ -132,25 +139,21 @@ pub fn onvif_config(cam: &CameraConfig, url: &str) -> vigil_onvif::CameraConfig 
         cam.username.as_deref().unwrap_or(""),
         cam.password.as_deref().unwrap_or(""),
     );
-    c.extra_topics = cam
-        .onvif_topics
-        .iter()
-        .filter_map(|t| t.parse().ok())
-        .collect();
+    c.extra_topics = cam.onvif_topics.clone();
     c
 }
 
-/// The RTSP ingest task of `cam` (its `url`, or the one its ONVIF service gives).
-pub fn spawn_rtsp(
-    rt: &tokio::runtime::Handle,
+/// The RTSP ingest task of `cam` (its `url`, or the one its ONVIF service gives), to run on
+/// the ingest runtime until `stop` turns true.
+pub fn rtsp_task(
     cam: &CameraConfig,
     clock: Arc<dyn Clock>,
     tx: CameraTx,
     stats: Arc<IngestStats>,
     stop: watch::Receiver<bool>,
-) -> JoinHandle<()> {
+) -> impl std::future::Future<Output = ()> + Send + 'static {
     let cam = cam.clone();
-    rt.spawn(async move {
+    async move {
         let url = match cam.url.clone() {
             Some(u) => u,
             None => {
@@ -193,7 +196,7 @@ pub fn spawn_rtsp(
             stopped(stop),
         )
         .await;
-    })
+    }
 }
 
 /// The health of a camera's ONVIF client, as the API shows it.
@@ -209,21 +212,48 @@ impl EventSourceHealth for OnvifHealth {
     }
 }
 
-/// The ONVIF event task of `cam`: the camera's motion state (the OR of all its motion topics)
-/// drives motion start/end; `Initialized` messages sync it.
-pub fn spawn_onvif(
-    rt: &tokio::runtime::Handle,
+/// The ONVIF event task of `cam`, to run on the events runtime until `stop` turns true: the
+/// camera's motion state (the OR of all its motion topics) drives motion start/end;
+/// `Initialized` messages sync it. Each change of the client's state is published as a
+/// [`Notice::EventClient`].
+pub fn onvif_task(
     cam: &CameraConfig,
     device_url: &str,
     clock: Arc<dyn Clock>,
     tx: CameraTx,
+    notices: NoticeBus,
     stop: watch::Receiver<bool>,
-) -> (JoinHandle<()>, Arc<dyn EventSourceHealth>) {
+) -> (
+    impl std::future::Future<Output = ()> + Send + 'static,
+    Arc<dyn EventSourceHealth>,
+) {
     let cfg = onvif_config(cam, device_url);
     let (health_tx, health_rx) = watch::channel(vigil_onvif::Health::default());
     let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<vigil_onvif::MotionEvent>(64);
     let name = cam.name.clone();
-    let task = rt.spawn(async move {
+    let mut watch_health = health_rx.clone();
+    let task = async move {
+        let report = {
+            let (name, clock) = (name.clone(), clock.clone());
+            async move {
+                let mut last = None;
+                loop {
+                    let (state, error) = {
+                        let h = watch_health.borrow_and_update();
+                        (h.state, h.last_error.clone())
+                    };
+                    if last != Some(state) {
+                        last = Some(state);
+                        let at = clock.now();
+                        let state = state.as_str();
+                        notices.publish(&name, Notice::EventClient { state, at, error });
+                    }
+                    if watch_health.changed().await.is_err() {
+                        return; // the client is gone
+                    }
+                }
+            }
+        };
         let client = vigil_onvif::run_events(cfg, clock, ev_tx, health_tx, stopped(stop));
         let forward = async move {
             let mut on = false;
@@ -250,11 +280,11 @@ pub fn spawn_onvif(
                 }
             }
         };
-        // The client returns after unsubscribing on stop; then the forwarder sees its channel
-        // close and ends too.
-        tokio::join!(client, forward);
+        // The client returns after unsubscribing on stop; then the forwarder and the reporter
+        // see their channels close and end too.
+        tokio::join!(client, forward, report);
         info!(camera = %name, "ONVIF events stopped");
-    });
+    };
     (task, Arc::new(OnvifHealth(health_rx)))
 }
 

@@ -1,60 +1,15 @@
-//! The HTTP server: the web UI at `/` ([`ui`], files embedded in the binary), its graphs' recent
-//! history ([`history`], sampled here while the server runs), the plain status page at `/status`
-//! (server-rendered, refreshes itself: works without JavaScript; the same facts as
-//! `/status.json`) and the API of [`crate::api`].
-
-pub mod history;
-pub mod ui;
+//! The plain status page (`/status`, server-rendered, refreshes itself) and its JSON
+//! (`/status.json`): every camera's state, stream, pre-buffer and recent clips.
 
 use std::fmt::Write as _;
-use std::future::Future;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
-use tokio::net::TcpListener;
 
-use crate::app::App;
+use super::Http;
 use crate::camera::CameraStatus;
-
-pub async fn serve(
-    listener: TcpListener,
-    state: Arc<App>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // The caller takes the app back once this returns: every handle made here must be gone.
-    let before = Arc::strong_count(&state);
-    // The plain status pages show camera names and clip paths: the API token guards them too.
-    let status = Router::new()
-        .route("/status", get(index))
-        .route("/status.json", get(status_json))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::api::require_token,
-        ));
-    let app = Router::new()
-        .merge(ui::routes())
-        .merge(status)
-        .merge(crate::api::router(state.clone()))
-        .with_state(state.clone());
-    let sampler = tokio::spawn(history::run(state.clone()));
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    // The sampler holds the app: let go of it before the caller takes the app back.
-    sampler.abort();
-    let _ = sampler.await;
-    // axum returns once every connection task has said it is closing, but such a task drops its
-    // copy of the router (holding the app) a moment later: wait for the last of them.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while Arc::strong_count(&state) > before && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
-    served
-}
 
 #[derive(Serialize)]
 struct StatusJson {
@@ -86,11 +41,11 @@ struct CameraJson {
     buffer_flushes: u64,
 }
 
-fn collect(state: &App) -> StatusJson {
-    let p = state.pool.stats();
+fn collect(state: &Http) -> StatusJson {
+    let p = state.pool().stats();
     StatusJson {
-        started_at: state.started_at.to_string(),
-        clips_root: state.clips_root.display().to_string(),
+        started_at: state.started_at().to_string(),
+        clips_root: state.clips_root().display().to_string(),
         pool: PoolJson {
             limit_bytes: p.limit_bytes,
             used_bytes: p.used_bytes,
@@ -98,7 +53,8 @@ fn collect(state: &App) -> StatusJson {
             buffers: p.buffers,
         },
         cameras: state
-            .cameras
+            .cameras()
+            .list()
             .iter()
             .map(|c| {
                 let s = c.status();
@@ -118,7 +74,7 @@ fn collect(state: &App) -> StatusJson {
     }
 }
 
-async fn status_json(State(state): State<Arc<App>>) -> impl IntoResponse {
+pub async fn status_json(State(state): State<Http>) -> impl IntoResponse {
     Json(collect(&state))
 }
 
@@ -129,7 +85,7 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn index(State(state): State<Arc<App>>) -> Html<String> {
+pub async fn index(State(state): State<Http>) -> Html<String> {
     let st = collect(&state);
     let mut h = String::with_capacity(8192);
     h.push_str(concat!(

@@ -1,29 +1,27 @@
 //! `GET /api/storage`: the disk under the storage root, what each camera holds, the retention
 //! settings, and alerts.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::ApiResult;
-use crate::app::App;
 use crate::config::MinFree;
+use crate::http::Http;
 use crate::retention::disk_usage;
 
-pub async fn storage(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
-    let disk = match disk_usage(&app.clips_root) {
+pub async fn storage(State(app): State<Http>) -> ApiResult<Json<Value>> {
+    let disk = match disk_usage(app.clips_root()) {
         Ok((total, used, free)) => json!({
-            "path": app.clips_root.display().to_string(),
+            "path": app.clips_root().display().to_string(),
             "total_bytes": total, "used_bytes": used, "free_bytes": free,
         }),
-        Err(e) => json!({ "path": app.clips_root.display().to_string(), "error": e.to_string() }),
+        Err(e) => json!({ "path": app.clips_root().display().to_string(), "error": e.to_string() }),
     };
-    let usage = app.catalog.usage()?;
+    let usage = app.catalog().usage()?;
     let clip_bytes: u64 = usage.iter().map(|u| u.bytes).sum();
     let clips: u64 = usage.iter().map(|u| u.clips).sum();
-    let s = &app.config.storage;
+    let s = &app.config().storage;
     let min_free = s.min_free.map(|m| match m {
         MinFree::Bytes(b) => json!({ "bytes": b }),
         MinFree::Percent(p) => json!({ "percent": p }),
@@ -35,12 +33,12 @@ pub async fn storage(State(app): State<Arc<App>>) -> ApiResult<Json<Value>> {
         "cameras": usage,
         "retention": {
             "max_age_days": s.max_age_days,
-            "camera_max_age_days": app.config.cameras.iter()
+            "camera_max_age_days": app.config().cameras.iter()
                 .filter_map(|c| Some((c.name.clone(), c.max_age_days?)))
                 .collect::<std::collections::BTreeMap<_, _>>(),
             "max_bytes": s.max_bytes.map(|b| b.0),
             "min_free": min_free,
-            "state": app.retention.state(),
+            "state": app.retention().state(),
         },
         "alerts": app.alerts(),
     })))

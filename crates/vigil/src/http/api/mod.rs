@@ -22,8 +22,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::app::App;
-use crate::camera::CameraHandle;
+use crate::http::Http;
+use crate::runtime::Camera;
 
 /// An API error: a status and a message, rendered as `{"error": message}`.
 #[derive(Debug)]
@@ -53,18 +53,32 @@ impl From<crate::catalog::CatalogError> for ApiError {
     }
 }
 
+impl From<crate::runtime::CameraSetError> for ApiError {
+    fn from(e: crate::runtime::CameraSetError) -> Self {
+        use crate::runtime::CameraSetError as E;
+        let status = match &e {
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Exists(_) => StatusCode::CONFLICT,
+            E::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
-pub(crate) fn camera<'a>(app: &'a App, name: &str) -> ApiResult<&'a CameraHandle> {
+pub(crate) fn camera(app: &Http, name: &str) -> ApiResult<Arc<Camera>> {
     app.camera(name)
         .ok_or_else(|| ApiError::not_found(format!("no camera named {name:?}")))
 }
 
-/// The API's routes (mounted with the status page and the UI by [`crate::web`]).
-pub fn router(app: Arc<App>) -> Router<Arc<App>> {
+/// The API's routes (mounted with the status page and the UI by [`crate::http`]).
+pub fn router(app: Http) -> Router<Http> {
     let api = Router::new()
         .route("/api/cameras", get(cameras::list))
         .route("/api/cameras/{camera}/motion", post(cameras::motion))
+        .route("/api/cameras/{camera}/restart", post(cameras::restart))
         .route(
             "/api/motion_recording/config/{camera}",
             get(cameras::get_config).post(cameras::set_config),
@@ -84,7 +98,7 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
         .route("/api/recordings/{id}/protect", post(recordings::protect))
         .route("/api/events", get(recordings::events))
         .route("/api/storage", get(storage::storage))
-        .route("/api/history", get(crate::web::history::get))
+        .route("/api/history", get(crate::http::history::get))
         .route("/metrics", get(metrics::metrics))
         .route(
             "/api/{*rest}",
@@ -97,12 +111,8 @@ pub fn router(app: Arc<App>) -> Router<Arc<App>> {
 }
 
 /// Guards `/api/*` and `/metrics` with the bearer token, when one is configured.
-pub(crate) async fn require_token(
-    State(app): State<Arc<App>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(token) = app.config.server.api_token.as_deref() else {
+pub(crate) async fn require_token(State(app): State<Http>, req: Request, next: Next) -> Response {
+    let Some(token) = app.config().server.api_token.as_deref() else {
         return next.run(req).await;
     };
     let query = query_token(req.uri());

@@ -33,7 +33,7 @@ async fn check_camera(
     let mut ok = true;
     let mut url = cam.url.clone();
     if let Some(device) = &cam.onvif {
-        let cfg = crate::live::onvif_config(cam, device);
+        let cfg = crate::runtime::live::onvif_config(cam, device);
         match vigil_onvif::probe(&cfg, clock.clone()).await {
             Ok(r) => {
                 out(format!(

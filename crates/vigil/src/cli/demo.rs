@@ -1,7 +1,7 @@
 //! `vigil demo`: the whole pipeline with no camera at all.
 //!
 //! Three synthetic cameras play bundled sample videos (H.264; H.265; H.264 with AAC audio) in a loop
-//! at real-time rate through the same path a live camera uses: the demo is an ordinary [`App`]
+//! at real-time rate through the same path a live camera uses: the demo is an ordinary [`Runtime`]
 //! whose cameras have `file:` URLs (the samples, written into the data dir).
 //! A scripted motion pattern exercises every interesting transition: an event whose motion ends and
 //! comes back during the post-roll (same clip), an overlapping API pulse (same clip), and a later
@@ -18,9 +18,9 @@ use vigil_core::recorder::MotionSource;
 use vigil_core::settings::RecordingSettings;
 use vigil_core::time::{Clock, SystemClock, Time};
 
-use crate::app::{self, App};
 use crate::camera::CameraMsg;
 use crate::config::{CameraConfig, Config, ServerConfig, Transport};
+use crate::runtime::{Runtime, RuntimeHandle};
 
 pub const DEFAULT_POOL_BYTES: u64 = 50 << 20;
 
@@ -28,15 +28,15 @@ pub const DEFAULT_POOL_BYTES: u64 = 50 << 20;
 pub const SAMPLES: [(&str, &[u8]); 3] = [
     (
         "lobby-h264",
-        include_bytes!("../assets/samples/demo_h264.mp4"),
+        include_bytes!("../../assets/samples/demo_h264.mp4"),
     ),
     (
         "yard-h265",
-        include_bytes!("../assets/samples/demo_h265.mp4"),
+        include_bytes!("../../assets/samples/demo_h265.mp4"),
     ),
     (
         "door-h264-aac",
-        include_bytes!("../assets/samples/demo_h264_aac.mp4"),
+        include_bytes!("../../assets/samples/demo_h264_aac.mp4"),
     ),
 ];
 
@@ -125,30 +125,28 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("listening on {}", opts.listen))?;
-    let mut app = App::start(config, clock.clone())?;
-    let started_at = app.started_at;
-    let scripts: Vec<_> = app
-        .cameras
-        .iter()
-        .map(|c| (c.name().to_owned(), c.sender()))
-        .collect();
-    for (i, (name, tx)) in scripts.into_iter().enumerate() {
-        let (c, stop) = (clock.clone(), app.stop_flag());
+    let mut rt = Runtime::start(config, clock.clone())?;
+    let handle = rt.handle();
+    let started_at = handle.started_at();
+    for (i, name) in handle.cameras().names().into_iter().enumerate() {
+        let (c, stop, h) = (clock.clone(), rt.stop_flag(), handle.clone());
         let offset = 2.0 * i as f64;
         let t = std::thread::Builder::new()
             .name(format!("script-{name}"))
-            .spawn(move || run_script(started_at, offset, c, tx, stop))?;
-        app.adopt_thread(t);
+            .spawn(move || run_script(started_at, offset, c, &h, &name, stop))?;
+        rt.adopt_thread(t);
     }
-    app::serve(app, listener, app::shutdown_signal(opts.exit_after)).await
+    super::serve(rt, listener, super::shutdown_signal(opts.exit_after)).await
 }
 
-/// Plays [`SCRIPT`] forever (until `stop`), `offset` seconds after `start`.
+/// Plays [`SCRIPT`] forever (until `stop`) on `camera`, `offset` seconds after `start`. The
+/// camera is looked up for every step, so a camera restarted meanwhile gets the next ones.
 fn run_script(
     start: Time,
     offset: f64,
     clock: Arc<dyn Clock>,
-    tx: crate::camera::CameraTx,
+    rt: &RuntimeHandle,
+    camera: &str,
     stop: Arc<AtomicBool>,
 ) {
     for cycle in 0u32.. {
@@ -184,8 +182,9 @@ fn run_script(
                     camera_time: None,
                 },
             };
-            if !tx.send(msg) {
-                return;
+            // A camera that is stopped (or restarting) misses the step.
+            if let Some(cam) = rt.camera(camera) {
+                cam.send(msg);
             }
         }
     }

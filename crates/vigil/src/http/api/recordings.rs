@@ -2,7 +2,6 @@
 //! HTTP Range support.
 
 use std::path::{Component, Path as FsPath, PathBuf};
-use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -16,9 +15,9 @@ use vigil_core::time::Time;
 
 use super::range::{self, RangeReply};
 use super::{ApiError, ApiResult};
-use crate::app::App;
 use crate::catalog::{ClipFilter, ClipRow, EventFilter};
 use crate::clips::ClipStatus;
+use crate::http::Http;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,9 +133,9 @@ struct Filter {
     limit: Option<u32>,
 }
 
-fn query_filter(app: &App, q: ListQuery) -> ApiResult<Filter> {
+fn query_filter(app: &Http, q: ListQuery) -> ApiResult<Filter> {
     if let Some(c) = &q.camera {
-        if app.camera(c).is_none() && app.catalog.camera_known(c)?.is_none() {
+        if app.camera(c).is_none() && app.catalog().camera_known(c)?.is_none() {
             return Err(ApiError::not_found(format!("no camera named {c:?}")));
         }
     }
@@ -155,12 +154,12 @@ fn query_filter(app: &App, q: ListQuery) -> ApiResult<Filter> {
 }
 
 pub async fn list(
-    State(app): State<Arc<App>>,
+    State(app): State<Http>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let f = query_filter(&app, q)?;
-    let rows = app.catalog.clips(&ClipFilter {
+    let rows = app.catalog().clips(&ClipFilter {
         camera: f.camera,
         from: f.from,
         to: f.to,
@@ -172,12 +171,12 @@ pub async fn list(
 }
 
 pub async fn events(
-    State(app): State<Arc<App>>,
+    State(app): State<Http>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let f = query_filter(&app, q)?;
-    let rows = app.catalog.events(&EventFilter {
+    let rows = app.catalog().events(&EventFilter {
         camera: f.camera,
         from: f.from,
         to: f.to,
@@ -192,9 +191,9 @@ fn clip_id(s: &str) -> ApiResult<i64> {
     })
 }
 
-fn find(app: &App, id: &str) -> ApiResult<ClipRow> {
+fn find(app: &Http, id: &str) -> ApiResult<ClipRow> {
     let id = clip_id(id)?;
-    app.catalog
+    app.catalog()
         .clip(id)?
         .ok_or_else(|| ApiError::not_found(format!("no recording {id}")))
 }
@@ -210,16 +209,13 @@ fn clip_path(root: &FsPath, key: &str) -> ApiResult<PathBuf> {
     Ok(root.join(rel))
 }
 
-pub async fn get_one(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+pub async fn get_one(State(app): State<Http>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     Ok(Json(clip_json(&find(&app, &id)?)))
 }
 
 /// Deletes the file, then the row (a crash in between leaves a row without a file, which the
 /// next start's reconciliation drops: the delete completes either way).
-pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn delete(State(app): State<Http>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let row = find(&app, &id)?;
     if row.status == ClipStatus::Recording {
         return Err(ApiError(
@@ -227,7 +223,7 @@ pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiR
             format!("recording {} is still being written", row.id),
         ));
     }
-    let path = clip_path(&app.clips_root, &row.key)?;
+    let path = clip_path(app.clips_root(), &row.key)?;
     match tokio::fs::remove_file(&path).await {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -238,7 +234,7 @@ pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiR
             )))
         }
     }
-    app.catalog.delete_clip(row.id)?;
+    app.catalog().delete_clip(row.id)?;
     tracing::info!(id = row.id, key = %row.key, "recording deleted through the API");
     Ok(Json(json!({ "deleted": row.id })))
 }
@@ -252,24 +248,24 @@ pub struct ProtectBody {
 /// `POST /api/recordings/{id}/protect` with `{"protected": true|false}`: protected clips are
 /// never removed by retention.
 pub async fn protect(
-    State(app): State<Arc<App>>,
+    State(app): State<Http>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let row = find(&app, &id)?;
     let b: ProtectBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("protected: {e}")))?;
-    app.catalog.set_protected(row.id, b.protected)?;
+    app.catalog().set_protected(row.id, b.protected)?;
     Ok(Json(json!({ "id": row.id, "protected": b.protected })))
 }
 
 pub async fn file(
-    State(app): State<Arc<App>>,
+    State(app): State<Http>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let row = find(&app, &id)?;
-    let path = clip_path(&app.clips_root, &row.key)?;
+    let path = clip_path(app.clips_root(), &row.key)?;
     let mut f = tokio::fs::File::open(&path)
         .await
         .map_err(|e| ApiError::not_found(format!("recording {} has no file: {e}", row.id)))?;

@@ -1,6 +1,5 @@
 //! Cameras, their motion-recording settings and stats, the buffer pool, and the motion trigger.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
@@ -12,8 +11,8 @@ use vigil_core::recorder::MotionSource;
 use vigil_core::settings::{BufferMode, RecordingSettings};
 
 use super::{camera, ApiError, ApiResult};
-use crate::app::App;
 use crate::camera::CameraMsg;
+use crate::http::Http;
 
 #[derive(Serialize)]
 pub struct CameraJson {
@@ -57,38 +56,38 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn current_clip_id(app: &App, name: &str) -> Option<i64> {
+fn current_clip_id(app: &Http, name: &str) -> Option<i64> {
     let status = app.camera(name)?.status();
     let path = status.current_clip?.path;
     let key = path
-        .strip_prefix(&app.clips_root)
+        .strip_prefix(app.clips_root())
         .ok()?
         .to_string_lossy()
         .into_owned();
-    app.catalog.clip_by_key(&key).ok().flatten().map(|r| r.id)
+    app.catalog().clip_by_key(&key).ok().flatten().map(|r| r.id)
 }
 
-pub async fn list(State(app): State<Arc<App>>) -> Json<Value> {
+pub async fn list(State(app): State<Http>) -> Json<Value> {
     let cameras: Vec<CameraJson> = app
-        .cameras
+        .cameras()
+        .list()
         .iter()
         .map(|c| {
             let s = c.status();
-            let cfg = app.config.cameras.iter().find(|x| x.name == c.name());
             CameraJson {
                 name: c.name().to_owned(),
                 state: if s.state.is_empty() { "IDLE" } else { s.state },
                 enabled: c.settings().enabled,
                 stream: StreamJson {
                     up: s.stream_up,
-                    url: cfg.and_then(|x| x.url.as_deref()).map(redact_url),
+                    url: c.config().url.as_deref().map(redact_url),
                     video_codec: s.video_codec,
                     width: s.width,
                     height: s.height,
                     packets: s.counters.packets_in,
-                    ingest: app.ingest_stats(c.name()),
+                    ingest: c.ingest(),
                 },
-                onvif: app.onvif_health(c.name()),
+                onvif: c.onvif_health(),
                 clips_recorded: s.recorder.clips_recorded,
                 current_clip_id: current_clip_id(&app, c.name()),
             }
@@ -111,7 +110,7 @@ fn config_json(name: &str, s: &RecordingSettings) -> Value {
 }
 
 pub async fn get_config(
-    State(app): State<Arc<App>>,
+    State(app): State<Http>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let cam = camera(&app, &name)?;
@@ -170,24 +169,35 @@ fn json_object(body: &[u8]) -> ApiResult<Map<String, Value>> {
 }
 
 pub async fn set_config(
-    State(app): State<Arc<App>>,
+    State(app): State<Http>,
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
     let cam = camera(&app, &name)?;
     let map = json_object(&body)?;
     let new = apply_update(cam.settings(), &map)?;
-    app.catalog.save_settings(&name, &new)?;
-    if !cam.configure(new.clone()) {
-        return Err(ApiError::internal("the camera's worker is gone"));
-    }
+    // Through the camera set: saved, then applied live (it may wait for a restart of the same
+    // camera to finish).
+    let (rt, n, s) = (app.rt.clone(), name.clone(), new.clone());
+    tokio::task::spawn_blocking(move || rt.cameras().configure(&n, s))
+        .await
+        .map_err(ApiError::internal)??;
     Ok(Json(config_json(&name, &new)))
 }
 
-pub async fn stats(
-    State(app): State<Arc<App>>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+/// `POST /api/cameras/{camera}/restart`: stops the camera (its clip closed, its ONVIF
+/// subscription ended) and starts it again with the same configuration; the other cameras
+/// keep recording. Answers once it is running again.
+pub async fn restart(State(app): State<Http>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    camera(&app, &name)?;
+    let (rt, n) = (app.rt.clone(), name.clone());
+    tokio::task::spawn_blocking(move || rt.cameras().restart(&n))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Json(json!({ "camera": name, "restarted": true })))
+}
+
+pub async fn stats(State(app): State<Http>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     let cam = camera(&app, &name)?;
     let s = cam.status();
     Ok(Json(json!({
@@ -203,7 +213,7 @@ pub async fn stats(
 }
 
 pub async fn buffer_stats(
-    State(app): State<Arc<App>>,
+    State(app): State<Http>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let cam = camera(&app, &name)?;
@@ -230,8 +240,8 @@ pub async fn buffer_stats(
     })))
 }
 
-pub async fn buffer_pool(State(app): State<Arc<App>>) -> Json<Value> {
-    let p = app.pool.stats();
+pub async fn buffer_pool(State(app): State<Http>) -> Json<Value> {
+    let p = app.pool().stats();
     let per: Map<String, Value> = p
         .per_buffer
         .iter()
@@ -249,7 +259,7 @@ pub async fn buffer_pool(State(app): State<Arc<App>>) -> Json<Value> {
 /// `POST /api/cameras/{camera}/motion` with `{"action": "start"|"stop"|"pulse", "duration_ms": N}`.
 /// A pulse lasts `duration_ms` (default 5000); a start with `duration_ms` ends by itself then.
 pub async fn motion(
-    State(app): State<Arc<App>>,
+    State(app): State<Http>,
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -276,7 +286,7 @@ pub async fn motion(
             }
         },
     };
-    let now = app.clock.now();
+    let now = app.clock().now();
     let msg = match action {
         "start" => CameraMsg::MotionStart {
             source: MotionSource::Api,

@@ -3,12 +3,12 @@
 //! camera (pre-buffer bytes and seconds held, recorder state); the newest [`CAPACITY`] samples
 //! (30 minutes) are kept. A restart starts an empty history: it is a view, not a record.
 //!
-//! Served as `GET /api/history?after=SEQ` (mounted by [`crate::api::router`], behind its token):
+//! Served as `GET /api/history?after=SEQ` (mounted by [`crate::http::api::router`], behind its token):
 //! every sample has a sequence number, and a page that has them up to `SEQ` asks only for newer
 //! ones.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::{Query, State};
@@ -17,8 +17,8 @@ use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 use vigil_core::time::Time;
 
-use crate::api::{ApiError, ApiResult};
-use crate::app::App;
+use crate::http::api::{ApiError, ApiResult};
+use crate::http::Http;
 
 /// Time between two samples.
 pub const INTERVAL: Duration = Duration::from_secs(2);
@@ -95,18 +95,19 @@ impl History {
 }
 
 /// What `app` looks like now.
-pub fn sample(app: &App) -> Sample {
-    let p = app.pool.stats();
+pub fn sample(app: &Http) -> Sample {
+    let p = app.pool().stats();
     Sample {
         seq: 0,
-        at: app.clock.now(),
+        at: app.clock().now(),
         pool: PoolSample {
             used_bytes: p.used_bytes,
             limit_bytes: p.limit_bytes,
             peak_bytes: p.peak_bytes,
         },
         cameras: app
-            .cameras
+            .cameras()
+            .list()
             .iter()
             .map(|c| {
                 let s = c.status();
@@ -124,7 +125,7 @@ pub fn sample(app: &App) -> Sample {
 
 /// Samples `app` every [`INTERVAL`] until the task is dropped (the web server aborts it when it
 /// stops, so that it lets go of the app).
-pub async fn run(app: Arc<App>) {
+pub async fn run(app: Http) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -135,7 +136,7 @@ pub async fn run(app: Arc<App>) {
 
 /// `GET /api/history?after=SEQ`.
 pub async fn get(
-    State(app): State<Arc<App>>,
+    State(app): State<Http>,
     q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;

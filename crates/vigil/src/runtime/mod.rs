@@ -1,0 +1,354 @@
+//! The running recorder: start-up, the camera set, and shutdown in a stated order. `vigil run`
+//! and `vigil demo` both start one [`Runtime`]; the HTTP server is a *client* of it through a
+//! [`RuntimeHandle`] (queries and commands) and owns nothing the runtime must take back.
+//!
+//! The runtime owns every thread and task it starts and gets each of them back at shutdown:
+//! - the camera set ([`cameras`]): per camera a worker thread, a source (RTSP task or `file:`
+//!   thread) and an ONVIF event task;
+//! - the two ingest runtimes ([`live::IngestRuntime`]): `ingest` (RTSP over TCP, paced) and
+//!   `events` (ONVIF, RTSP over UDP);
+//! - the catalog writer thread (a lossless subscriber of the notice stream, [`crate::notice`]);
+//! - the retention thread; helper threads adopted with [`Runtime::adopt_thread`].
+//!
+//! [`Runtime::shutdown`] runs in this order: helpers are told to stop (so the demo's script sends
+//! no more motion); every camera's source and event client are told at once and get 5 s
+//! together (ONVIF clients unsubscribe); every camera's worker closes its open clip; the notice
+//! stream is closed and the catalog writer drains it (every clip's row is final); retention
+//! stops; the ingest runtimes end. The HTTP server is stopped by its owner *after* this
+//! (docs/data-flow.md).
+
+pub mod cameras;
+pub mod live;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use tracing::{info, warn};
+use vigil_core::pool::Pool;
+use vigil_core::time::{Clock, Time};
+
+use crate::catalog::{Catalog, CatalogWriter, ReconcileReport};
+use crate::clips::ClipStore;
+use crate::config::Config;
+use crate::notice::{Notice, NoticeBus};
+use crate::retention::Retention;
+use cameras::{CameraSet, Env};
+
+pub use cameras::{Camera, CameraSetError};
+
+/// A counter per camera: (metric name, help, [(camera, value)]).
+pub type MetricSeries = (&'static str, &'static str, Vec<(String, u64)>);
+
+/// What the runtime shares with its clients. Everything here is safe to keep after shutdown:
+/// the camera set is empty then, and the rest is read-only or shared state.
+struct Shared {
+    config: Config,
+    catalog: Arc<Catalog>,
+    retention: Arc<Retention>,
+    pool: Pool,
+    clock: Arc<dyn Clock>,
+    started_at: Time,
+    cameras: CameraSet,
+    notices: NoticeBus,
+}
+
+/// The narrow way into a running recorder: queries and commands. Cheap to clone.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    shared: Arc<Shared>,
+}
+
+/// The running recorder (module docs).
+pub struct Runtime {
+    handle: RuntimeHandle,
+    /// Set at shutdown: helper threads and the retention thread end.
+    stop: Arc<AtomicBool>,
+    retention_kick: std::sync::mpsc::Sender<()>,
+    retention_thread: JoinHandle<()>,
+    catalog_writer: JoinHandle<()>,
+    helpers: Vec<JoinHandle<()>>,
+    ingest_rt: live::IngestRuntime,
+    events_rt: live::IngestRuntime,
+}
+
+impl Runtime {
+    /// Prepares the data directories (recovering clips a crash left open), then starts every
+    /// configured camera.
+    pub fn start(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Runtime> {
+        let clips_root = config.clips_root.clone();
+        std::fs::create_dir_all(&clips_root)
+            .with_context(|| format!("creating {}", clips_root.display()))?;
+        std::fs::create_dir_all(&config.server.data_dir)
+            .with_context(|| format!("creating {}", config.server.data_dir.display()))?;
+        let catalog = Arc::new(Catalog::open(&config.server.data_dir.join("catalog.db"))?);
+        let names: Vec<String> = config.cameras.iter().map(|c| c.name.clone()).collect();
+        let report = catalog.reconcile(&clips_root, &names)?;
+        if report != ReconcileReport::default() {
+            info!(
+                "catalog reconciled: {} clips recovered, {} files adopted, {} rows and {} files dropped",
+                report.recovered.len(),
+                report.files_adopted.len(),
+                report.rows_dropped.len(),
+                report.files_removed.len()
+            );
+        }
+        let spool_root = config.server.data_dir.join("spool");
+        // Spool files of a previous run are scratch from a stream that is gone.
+        match std::fs::remove_dir_all(&spool_root) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                warn!("cannot clear old spool {}: {e}", spool_root.display())
+            }
+            _ => {}
+        }
+        let retention = Arc::new(Retention::new(
+            catalog.clone(),
+            clips_root.clone(),
+            config.retention_policy(),
+        ));
+        let (retention_kick, kicked) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let retention_thread = {
+            let (r, clock, stop) = (retention.clone(), clock.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("retention".into())
+                .spawn(move || run_retention(&r, &*clock, &kicked, &stop))?
+        };
+        let notices = NoticeBus::new();
+        let catalog_writer = {
+            let writer = CatalogWriter::new(catalog.clone(), clips_root.clone());
+            let sub = notices.subscribe_lossless("catalog");
+            let kick = retention_kick.clone();
+            std::thread::Builder::new()
+                .name("catalog".into())
+                .spawn(move || {
+                    writer.run(sub, |n| {
+                        // Retention runs after every closed clip, and at once when a write
+                        // failed (a full disk is exactly when it must make room).
+                        if matches!(n, Notice::ClipClosed(_) | Notice::WriteFailed { .. }) {
+                            let _ = kick.send(());
+                        }
+                    })
+                })?
+        };
+        let ingest_rt = live::IngestRuntime::ingest()?;
+        let events_rt = live::IngestRuntime::events()?;
+        let env = Env {
+            clock: clock.clone(),
+            pool: Pool::new(config.pool_limit),
+            catalog: catalog.clone(),
+            notices: notices.clone(),
+            store: ClipStore::new(&clips_root),
+            spool_root,
+            ingest_rt: ingest_rt.handle().clone(),
+            events_rt: events_rt.handle().clone(),
+        };
+        let shared = Shared {
+            pool: env.pool.clone(),
+            cameras: CameraSet::new(env),
+            started_at: clock.now(),
+            catalog,
+            retention,
+            clock,
+            notices,
+            config,
+        };
+        let runtime = Runtime {
+            handle: RuntimeHandle {
+                shared: Arc::new(shared),
+            },
+            stop,
+            retention_kick,
+            retention_thread,
+            catalog_writer,
+            helpers: Vec::new(),
+            ingest_rt,
+            events_rt,
+        };
+        for cam in runtime.handle.config().cameras.clone() {
+            if let Err(e) = runtime.handle.cameras().start(cam) {
+                // Take back what did start before saying why.
+                runtime.stop_blocking();
+                return Err(e.into());
+            }
+        }
+        Ok(runtime)
+    }
+
+    pub fn handle(&self) -> RuntimeHandle {
+        self.handle.clone()
+    }
+
+    /// A flag that turns true when the runtime stops (for helper threads such as the demo
+    /// script).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Adopts a helper thread that ends once [`Runtime::stop_flag`] is set.
+    pub fn adopt_thread(&mut self, t: JoinHandle<()>) {
+        self.helpers.push(t);
+    }
+
+    /// Stops everything in the order of the module docs and waits for it.
+    pub async fn shutdown(self) {
+        info!("stopping: closing open clips");
+        let _ = tokio::task::spawn_blocking(move || self.stop_blocking()).await;
+    }
+
+    fn stop_blocking(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.helpers {
+            let _ = t.join();
+        }
+        let shared = &self.handle.shared;
+        shared.cameras.stop_all();
+        shared.notices.close();
+        let _ = self.catalog_writer.join();
+        let _ = self.retention_kick.send(()); // wakes the retention thread to see the stop
+        let _ = self.retention_thread.join();
+        self.ingest_rt.stop();
+        self.events_rt.stop();
+        info!("stopped");
+    }
+}
+
+impl RuntimeHandle {
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        &self.shared.catalog
+    }
+    pub fn retention(&self) -> &Arc<Retention> {
+        &self.shared.retention
+    }
+    pub fn pool(&self) -> &Pool {
+        &self.shared.pool
+    }
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+    pub fn started_at(&self) -> Time {
+        self.shared.started_at
+    }
+    pub fn clips_root(&self) -> &PathBuf {
+        &self.shared.config.clips_root
+    }
+    /// The camera set: look cameras up, start, stop, restart, configure them.
+    pub fn cameras(&self) -> &CameraSet {
+        &self.shared.cameras
+    }
+    pub fn camera(&self, name: &str) -> Option<Arc<Camera>> {
+        self.shared.cameras.get(name)
+    }
+    /// The stream of camera notices, to subscribe to.
+    pub fn notices(&self) -> &NoticeBus {
+        &self.shared.notices
+    }
+
+    /// ONVIF counters per camera, as (metric name, help, [(camera, value)]).
+    pub fn onvif_metrics(&self) -> Vec<MetricSeries> {
+        let mut counters: Vec<(String, (u64, u64, u64))> = self
+            .shared
+            .cameras
+            .list()
+            .iter()
+            .filter_map(|c| Some((c.name().to_owned(), c.onvif_counters()?)))
+            .collect();
+        counters.sort_by(|a, b| a.0.cmp(&b.0));
+        let pick = |f: fn((u64, u64, u64)) -> u64| -> Vec<(String, u64)> {
+            counters.iter().map(|(n, c)| (n.clone(), f(*c))).collect()
+        };
+        vec![
+            (
+                "vigil_onvif_pulls_total",
+                "Successful ONVIF PullMessages calls.",
+                pick(|c| c.0),
+            ),
+            (
+                "vigil_onvif_errors_total",
+                "Failed ONVIF calls (faults, timeouts, auth).",
+                pick(|c| c.1),
+            ),
+            (
+                "vigil_onvif_renewals_total",
+                "ONVIF subscription renewals.",
+                pick(|c| c.2),
+            ),
+        ]
+    }
+
+    /// Conditions a user should see: a clip that could not be written (a full disk), free space
+    /// below `min_free` that retention can't fix, retention failing.
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let retention = &self.shared.retention;
+        let policy = retention.policy();
+        if let (Some(min), Some(disk)) = (policy.min_free, retention.disk()) {
+            let want = match min {
+                crate::config::MinFree::Bytes(b) => b,
+                crate::config::MinFree::Percent(p) => (disk.total_bytes as f64 * p / 100.0) as u64,
+            };
+            if disk.free_bytes < want {
+                out.push(serde_json::json!({
+                    "kind": "low_free_space",
+                    "message": format!(
+                        "{} bytes free under the storage root, below storage.min_free ({want} bytes), and retention can't free more (the rest is protected or being written)",
+                        disk.free_bytes
+                    ),
+                }));
+            }
+        }
+        if let Some(e) = retention.state().last_error {
+            out.push(serde_json::json!({ "kind": "retention", "message": e }));
+        }
+        for c in self.shared.cameras.list() {
+            let s = c.status();
+            if let Some((at, msg)) = &s.last_error {
+                out.push(serde_json::json!({
+                    "camera": c.name(),
+                    "kind": "clip_write",
+                    "at": at.to_string(),
+                    "message": msg,
+                    "count": s.counters.write_errors,
+                }));
+            }
+        }
+        out
+    }
+}
+
+/// How often retention runs when nothing asks it to.
+pub const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The retention thread: at start, every [`RETENTION_EVERY`], and whenever kicked.
+fn run_retention(
+    r: &Retention,
+    clock: &dyn Clock,
+    kicked: &std::sync::mpsc::Receiver<()>,
+    stop: &AtomicBool,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut next = clock.now();
+    while !stop.load(Ordering::Relaxed) {
+        let now = clock.now();
+        if now >= next {
+            r.run(now);
+            next = now.plus(RETENTION_EVERY);
+        }
+        // Sleep until the next run; a kick (a closed clip, a failed write, or the stop request)
+        // wakes it earlier.
+        let wait = next.micros_since(clock.now()).max(0) as u64;
+        match kicked.recv_timeout(std::time::Duration::from_micros(wait)) {
+            Ok(()) => {
+                while kicked.try_recv().is_ok() {}
+                next = clock.now();
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
