@@ -22,6 +22,10 @@ pub(crate) enum Accept {
     Broken,
 }
 
+/// How far (µs) a packet may be older than the newest one and still be the other track's
+/// interleaving rather than a jump back in time (see `PreBuffer::clock_at`).
+const INTERLEAVE_US: i64 = 2_000_000;
+
 /// One camera's pre-event buffer, on its own (no pool). [`crate::pool::Pool`] holds these behind
 /// its lock; tests can drive one directly.
 pub struct PreBuffer {
@@ -32,6 +36,7 @@ pub struct PreBuffer {
     pub(crate) spool: Option<Spool>,
     pub(crate) accept: Accept,
     /// Wall time of the last packet taken, and the monotonic clock at that packet.
+    /// The newest packet time seen (see `clock_at`), the reference of the buffer's clock.
     last_time: Option<Time>,
     pub(crate) mono: i64,
     pub(crate) packets: u64,
@@ -123,17 +128,25 @@ impl PreBuffer {
         self.c.peak_bytes = self.c.peak_bytes.max(self.bytes());
     }
 
-    /// The buffer's clock only moves forward: a backwards jump in packet time counts as no time
-    /// passing, so the window keeps meaning "this much stream" whatever the timestamps do.
+    /// The buffer's clock only moves forward, and only when a packet is newer than every packet
+    /// before it: audio and video are separate streams whose times interleave (an audio frame a
+    /// few ms older than the last video frame is not time going back and forth, and counting each
+    /// zigzag as progress made the clock run ahead of the stream and the window evict GOPs the
+    /// pre-roll needed). A packet more than [`INTERLEAVE_US`] (2 s) older than the newest is a jump back
+    /// (a camera's timestamps reset): it counts as no time passing, and the clock goes on from
+    /// there. So the window keeps meaning "this much stream" whatever the timestamps do.
     fn clock_at(&self, t: Time) -> i64 {
         match self.last_time {
             None => self.mono,
-            Some(prev) => self.mono.saturating_add(t.micros_since(prev).max(0)),
+            Some(newest) => self.mono.saturating_add(t.micros_since(newest).max(0)),
         }
     }
 
     fn commit_clock(&mut self, t: Time, mono: i64) {
-        self.last_time = Some(t);
+        self.last_time = Some(match self.last_time {
+            Some(newest) if t < newest && newest.micros_since(t) <= INTERLEAVE_US => newest,
+            _ => t,
+        });
         self.mono = mono;
     }
 

@@ -60,6 +60,34 @@ fn push_gops(b: &mut PreBuffer, from: i64, to: i64) -> Vec<Packet> {
 }
 
 #[test]
+fn audio_lagging_video_does_not_make_the_window_evict_what_the_pre_roll_needs() {
+    // 30 fps video in 1 s GOPs; AAC frames every ~21 ms whose times trail the newest video
+    // frame by up to 30 ms, pushed as they would arrive. Each zigzag used to count as time
+    // passing, so the buffer's clock ran ahead and the window evicted a GOP too early: the
+    // flushed pre-roll came out short of the window.
+    let mut b = memory(2_000);
+    let (mut a, mut newest) = (0i64, 0i64);
+    for f in 0..300i64 {
+        let v = f * 1000 / 30;
+        b.push(video(v, f % 30 == 0, 1, 100)).unwrap();
+        newest = newest.max(v);
+        while a * 64 / 3 <= v - 5 {
+            let t = a * 64 / 3;
+            b.push(audio(t, 2)).unwrap();
+            newest = newest.max(t);
+            a += 1;
+        }
+    }
+    let at = Time(newest * MS);
+    let first = b.flush(at).start().unwrap();
+    assert!(
+        at.micros_since(first) >= 2_000 * MS,
+        "pre-roll {} ms for a 2000 ms window",
+        at.micros_since(first) / MS
+    );
+}
+
+#[test]
 fn groups_video_and_interleaved_audio_into_gops() {
     let mut b = memory(60_000);
     for p in [
