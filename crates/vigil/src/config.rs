@@ -133,6 +133,35 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     #[serde(default)]
     pub api_token: Option<String>,
+    /// Open HTTP connections at most (docs/CONFIG.md).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Names this server answers to besides loopback names and IP addresses, on an install
+    /// without `api_token` (DNS-rebinding protection).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// A request's header must be complete this long after its first byte.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u32,
+    /// A request's body must be complete this long after its header.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_secs: u32,
+    /// A connection with no request in progress is closed after this long.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u32,
+}
+
+fn default_max_connections() -> usize {
+    256
+}
+fn default_header_timeout() -> u32 {
+    10
+}
+fn default_body_timeout() -> u32 {
+    30
+}
+fn default_idle_timeout() -> u32 {
+    60
 }
 
 fn default_listen() -> SocketAddr {
@@ -142,12 +171,53 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("./vigil-data")
 }
 
+impl ServerConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=65_536).contains(&self.max_connections) {
+            return Err(invalid(
+                "server.max_connections",
+                format!("must be between 1 and 65536 (got {})", self.max_connections),
+            ));
+        }
+        for (key, v) in [
+            ("server.header_timeout_secs", self.header_timeout_secs),
+            ("server.body_timeout_secs", self.body_timeout_secs),
+            ("server.idle_timeout_secs", self.idle_timeout_secs),
+        ] {
+            if !(1..=3600).contains(&v) {
+                return Err(invalid(
+                    key,
+                    format!("must be between 1 and 3600 (got {v})"),
+                ));
+            }
+        }
+        for (i, h) in self.hosts.iter().enumerate() {
+            let ok = !h.is_empty()
+                && h.len() <= 253
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+            if !ok {
+                return Err(invalid(
+                    format!("server.hosts[{i}]"),
+                    format!("must be a host name (got {h:?})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: default_listen(),
             data_dir: default_data_dir(),
             api_token: None,
+            max_connections: default_max_connections(),
+            hosts: Vec::new(),
+            header_timeout_secs: default_header_timeout(),
+            body_timeout_secs: default_body_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
         }
     }
 }
@@ -353,6 +423,7 @@ impl Config {
         if let Some(0) = raw.storage.max_age_days {
             return Err(invalid("storage.max_age_days", "must be at least 1"));
         }
+        raw.server.validate()?;
         let mut names = HashSet::new();
         let mut cameras = Vec::with_capacity(raw.cameras.len());
         for (i, c) in raw.cameras.into_iter().enumerate() {

@@ -102,7 +102,7 @@ pub fn demo_config(opts: &DemoOptions) -> anyhow::Result<Config> {
         server: ServerConfig {
             listen: opts.listen,
             data_dir: opts.data_dir.clone(),
-            api_token: None,
+            ..Default::default()
         },
         storage: Default::default(),
         clips_root: opts.data_dir.join("clips"),

@@ -77,6 +77,7 @@ fn real_main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Run { config } => {
             let config = crate::config::Config::load(&config)?;
+            raise_open_files_limit();
             runtime()?.block_on(async {
                 let clock: std::sync::Arc<dyn vigil_core::time::Clock> =
                     std::sync::Arc::new(vigil_core::time::SystemClock);
@@ -100,6 +101,7 @@ fn real_main() -> anyhow::Result<()> {
                 }
                 other => other.map(Duration::from_secs_f64),
             };
+            raise_open_files_limit();
             runtime()?.block_on(demo::run(demo::DemoOptions {
                 data_dir,
                 listen,
@@ -157,6 +159,42 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Raises the soft limit of open files to the hard one, so that recording (clip files, spools,
+/// camera sockets, the catalog) has all the descriptors the system allows; logs both. The HTTP
+/// server keeps its own share bounded (`[server] max_connections`).
+pub fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        tracing::warn!(
+            "cannot read the open-files limit: {}",
+            std::io::Error::last_os_error()
+        );
+        return;
+    }
+    let before = lim.rlim_cur;
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            tracing::warn!(
+                "cannot raise the open-files limit from {before} to {}: {}",
+                lim.rlim_max,
+                std::io::Error::last_os_error()
+            );
+            return;
+        }
+    }
+    tracing::info!(
+        "open files: soft limit {} (was {before}), hard limit {}",
+        lim.rlim_cur,
+        lim.rlim_max
+    );
+}
+
 /// How long HTTP clients get to finish once the recorder has stopped; then they are dropped.
 pub const HTTP_GRACE: Duration = Duration::from_secs(5);
 
@@ -178,7 +216,7 @@ pub async fn serve(
     );
     shutdown.await;
     rt.shutdown().await;
-    server.stop(HTTP_GRACE).await?;
+    server.stop(HTTP_GRACE).await;
     Ok(())
 }
 

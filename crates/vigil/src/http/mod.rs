@@ -8,7 +8,9 @@
 //! accepting, lets open requests finish for a grace period, then drops whatever is left.
 
 pub mod api;
+pub mod guard;
 pub mod history;
+pub mod server;
 pub mod status;
 pub mod ui;
 
@@ -39,8 +41,8 @@ impl std::ops::Deref for Http {
 /// A running HTTP server.
 pub struct Server {
     addr: std::net::SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: tokio::sync::oneshot::Sender<server::Stop>,
+    task: tokio::task::JoinHandle<()>,
     sampler: tokio::task::JoinHandle<()>,
 }
 
@@ -58,6 +60,12 @@ pub fn router(state: Http) -> Router {
         .merge(ui::routes())
         .merge(status)
         .merge(api::router(state.clone()))
+        .fallback(|| async { api::ApiError::not_found("no such page") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check_request,
+        ))
+        .layer(axum::middleware::from_fn(guard::json_errors))
         .with_state(state)
 }
 
@@ -68,16 +76,21 @@ pub fn start(listener: TcpListener, rt: RuntimeHandle) -> std::io::Result<Server
         rt,
         history: Default::default(),
     };
+    let s = &state.config().server;
+    let limits = server::Limits {
+        max_connections: s.max_connections,
+        header_timeout: Duration::from_secs(u64::from(s.header_timeout_secs)),
+        idle_timeout: Duration::from_secs(u64::from(s.idle_timeout_secs)),
+    };
     let sampler = tokio::spawn(history::run(state.clone()));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<server::Stop>();
     let app = router(state);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(server::serve(listener, app, limits, async move {
+        // A dropped sender stops the server at once.
+        stopped.await.unwrap_or(server::Stop {
+            grace: Duration::ZERO,
+        })
+    }));
     Ok(Server {
         addr,
         stop,
@@ -91,20 +104,13 @@ impl Server {
         self.addr
     }
 
-    /// Stops accepting connections, gives open requests up to `grace` to finish, then drops
-    /// the server.
-    pub async fn stop(self, grace: Duration) -> std::io::Result<()> {
+    /// Stops accepting connections, closes idle ones, gives requests in progress up to
+    /// `grace` to finish, then drops what is left.
+    pub async fn stop(self, grace: Duration) {
         self.sampler.abort();
-        let _ = self.stop.send(());
-        let mut task = self.task;
-        match tokio::time::timeout(grace, &mut task).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(std::io::Error::other(e)),
-            Err(_) => {
-                warn!("HTTP clients still connected after {grace:?}: dropping them");
-                task.abort();
-                Ok(())
-            }
+        let _ = self.stop.send(server::Stop { grace });
+        if let Err(e) = self.task.await {
+            warn!("the HTTP server ended badly: {e}");
         }
     }
 }

@@ -404,6 +404,13 @@ pub fn http(
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
+    // The API's bodies are JSON, and it takes no other (tests of that say otherwise).
+    let typed = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if !body.is_empty() && !typed {
+        req.push_str("Content-Type: application/json\r\n");
+    }
     req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     s.write_all(req.as_bytes()).unwrap();
     s.write_all(body).unwrap();

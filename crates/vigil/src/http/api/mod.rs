@@ -43,7 +43,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        // Messages may quote what the client sent: cut long ones.
+        let msg = super::guard::cut(&self.1);
+        (self.0, Json(json!({ "error": msg }))).into_response()
     }
 }
 
@@ -120,7 +122,11 @@ pub(crate) async fn require_token(State(app): State<Http>, req: Request, next: N
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            // The scheme name is case-insensitive (RFC 9110 §11.1).
+            let (scheme, rest) = v.trim_start().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(rest)
+        })
         .map(str::trim)
         .or(query.as_deref());
     match given {

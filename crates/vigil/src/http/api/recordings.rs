@@ -42,7 +42,13 @@ fn parse_rfc3339(s: &str) -> Option<Time> {
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
     }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    // Digits only: `parse` alone would take a sign (`-999-01-01...`).
+    let n = |r: std::ops::Range<usize>| {
+        let f = s.get(r)?;
+        f.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| f.parse::<i64>().ok())?
+    };
     let (y, mo, d, h, mi, se) = (
         n(0..4)?,
         n(5..7)?,
@@ -51,7 +57,14 @@ fn parse_rfc3339(s: &str) -> Option<Time> {
         n(14..16)?,
         n(17..19)?,
     );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+    // A sane range: nothing vigil recorded is older than 1970, and four digits end at 9999.
+    if !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || h > 23
+        || mi > 59
+        || se > 60
+    {
         return None;
     }
     let mut rest = &s[19..];
@@ -70,8 +83,15 @@ fn parse_rfc3339(s: &str) -> Option<Time> {
     let offset_secs = match rest {
         "Z" | "z" => 0,
         o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) => {
-            let oh = o.get(1..3)?.parse::<i64>().ok()?;
-            let om = o.get(4..6)?.parse::<i64>().ok()?;
+            let two = |f: &str| {
+                f.bytes()
+                    .all(|c| c.is_ascii_digit())
+                    .then(|| f.parse::<i64>().ok())?
+            };
+            let (oh, om) = (two(o.get(1..3)?)?, two(o.get(4..6)?)?);
+            if oh > 23 || om > 59 || o.as_bytes()[3] != b':' {
+                return None;
+            }
             let v = oh * 3600 + om * 60;
             if o.starts_with('-') {
                 -v
@@ -186,9 +206,15 @@ pub async fn events(
 }
 
 fn clip_id(s: &str) -> ApiResult<i64> {
-    s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-        ApiError::bad_request(format!("id: must be a positive whole number (got {s:?})"))
-    })
+    // Digits only (no sign, no spaces), like the ids vigil hands out.
+    let digits = !s.is_empty() && s.len() <= 18 && s.bytes().all(|c| c.is_ascii_digit());
+    digits
+        .then(|| s.parse::<i64>().ok())
+        .flatten()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("id: must be a positive whole number (got {s:?})"))
+        })
 }
 
 fn find(app: &Http, id: &str) -> ApiResult<ClipRow> {
@@ -320,6 +346,36 @@ pub async fn file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_and_times_parse_strictly() {
+        assert_eq!(clip_id("6").unwrap(), 6);
+        for bad in [
+            "+6",
+            "-6",
+            " 6",
+            "6 ",
+            "0",
+            "06x",
+            "",
+            "9999999999999999999",
+            "６",
+        ] {
+            assert!(clip_id(bad).is_err(), "{bad:?}");
+        }
+        for bad in [
+            "-999-01-01T00:00:00Z",
+            "+999-01-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2026-11-24T22:58:33+-1:00",
+            "2026-11-24T22:58:33+01-00",
+            "2026-+1-24T22:58:33Z",
+        ] {
+            assert!(parse_rfc3339(bad).is_none(), "{bad}");
+        }
+        assert!(parse_rfc3339("1970-01-01T00:00:00Z").is_some());
+        assert!(parse_rfc3339("9999-12-31T23:59:59Z").is_some());
+    }
 
     #[test]
     fn rfc3339_times() {
