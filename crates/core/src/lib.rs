@@ -12,7 +12,8 @@
 //! - [`fmp4`]: the fragmented-MP4 clip writer, torn-tail recovery, a box-tree dump, and a small MP4
 //!   reader for the looping-file source.
 //!
-//! Support: [`time`] (the injected [`time::Clock`]) and [`settings`] (per-camera settings and their
+//! Support: [`time`] (the injected [`time::Clock`]: a monotonic clock for deadlines and packets'
+//! times, the wall clock for labels) and [`settings`] (per-camera settings and their
 //! ranges). No tokio, no sockets, no clock of its own: the `vigil` crate drives all of this.
 
 pub mod fmp4;
