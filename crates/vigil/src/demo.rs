@@ -126,7 +126,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", opts.listen))?;
     let mut app = App::start(config, clock.clone())?;
-    let started_at = app.started_at;
+    let started_at = clock.monotonic(); // the script runs on the monotonic clock
     let scripts: Vec<_> = app
         .cameras
         .iter()
@@ -160,7 +160,7 @@ fn run_script(
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let remaining = due.micros_since(clock.now());
+                let remaining = due.micros_since(clock.monotonic());
                 if remaining <= 0 {
                     break;
                 }
@@ -179,7 +179,7 @@ fn run_script(
                 },
                 Step::Pulse(source, secs) => CameraMsg::MotionStart {
                     source,
-                    until: Some(clock.now().plus(Duration::from_secs_f64(secs))),
+                    until: Some(clock.monotonic().plus(Duration::from_secs_f64(secs))),
                     received: std::time::Instant::now(),
                     camera_time: None,
                 },

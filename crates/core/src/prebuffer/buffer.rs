@@ -31,7 +31,7 @@ pub struct PreBuffer {
     pub(crate) gops: VecDeque<Gop>,
     pub(crate) spool: Option<Spool>,
     pub(crate) accept: Accept,
-    /// Wall time of the last packet taken, and the monotonic clock at that packet.
+    /// Time of the last packet taken, and the buffer's own monotonic clock at that packet.
     last_time: Option<Time>,
     pub(crate) mono: i64,
     pub(crate) packets: u64,
