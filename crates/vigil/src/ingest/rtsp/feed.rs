@@ -499,6 +499,36 @@ mod tests {
     }
 
     #[test]
+    fn a_drifting_camera_is_slewed_toward_our_clock() {
+        // Ten minutes of a camera whose clock runs 500 ppm fast: its media time ends 300 ms
+        // ahead of ours. Each frame arrives when our clock says it was sent.
+        let mut feed = Feed::new(None);
+        let stats = IngestStats::new();
+        let start = Time::from_secs(1000);
+        let (mut last, mut off) = (None, 0);
+        for k in 0..30 * 600i64 {
+            let ours = k * 1_000_000 / 30;
+            let npt = (ours + ours / 2_000) * 9 / 100;
+            let params = (k == 0).then(|| vparams(VideoCodec::H264, 320));
+            let now = Now::at(start.plus_micros(ours));
+            assert!(
+                feed.push(video(npt, k % 30 == 0, params), now, &stats, &mut |e| {
+                    if let SourceEvent::Packet(p) = e {
+                        assert!(last.is_none_or(|l| p.time > l), "time went back");
+                        last = Some(p.time);
+                        off = p.time.micros_since(now.mono);
+                    }
+                    true
+                })
+            );
+        }
+        assert!(
+            off.abs() <= 40_000,
+            "{off} µs off our clock (300 ms unslewed)"
+        );
+    }
+
+    #[test]
     fn a_gone_receiver_stops_the_feed() {
         let mut feed = Feed::new(None);
         let stats = IngestStats::new();
