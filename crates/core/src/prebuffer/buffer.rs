@@ -22,6 +22,10 @@ pub(crate) enum Accept {
     Broken,
 }
 
+/// A packet this much older than the newest is timestamps starting over, not tracks
+/// interleaving (the same limit as a [`crate::timeline::Timeline`]'s forward gap).
+const REWIND_US: i64 = crate::timeline::MAX_FORWARD_GAP_SECS * crate::time::MICROS_PER_SEC;
+
 /// One camera's pre-event buffer, on its own (no pool). [`crate::pool::Pool`] holds these behind
 /// its lock; tests can drive one directly.
 pub struct PreBuffer {
@@ -31,7 +35,8 @@ pub struct PreBuffer {
     pub(crate) gops: VecDeque<Gop>,
     pub(crate) spool: Option<Spool>,
     pub(crate) accept: Accept,
-    /// Time of the last packet taken, and the buffer's own monotonic clock at that packet.
+    /// The newest packet time taken (the clock's reference), and the buffer's own monotonic
+    /// clock there.
     last_time: Option<Time>,
     pub(crate) mono: i64,
     pub(crate) packets: u64,
@@ -123,17 +128,26 @@ impl PreBuffer {
         self.c.peak_bytes = self.c.peak_bytes.max(self.bytes());
     }
 
-    /// The buffer's clock only moves forward: a backwards jump in packet time counts as no time
-    /// passing, so the window keeps meaning "this much stream" whatever the timestamps do.
+    /// The buffer's clock only moves forward, by how far a packet is past the newest one taken:
+    /// a packet older than that (an audio frame sent after a newer video frame) counts as no
+    /// time passing, and the stretch up to the newest is not counted again from it. So the
+    /// window keeps meaning "this much stream" whatever the timestamps do.
     fn clock_at(&self, t: Time) -> i64 {
         match self.last_time {
             None => self.mono,
-            Some(prev) => self.mono.saturating_add(t.micros_since(prev).max(0)),
+            Some(newest) => self.mono.saturating_add(t.micros_since(newest).max(0)),
         }
     }
 
     fn commit_clock(&mut self, t: Time, mono: i64) {
-        self.last_time = Some(t);
+        // A packet far older than the newest is the stream's timestamps starting over (a
+        // source without a `Timeline`): the clock goes on from it. A little older is the tracks'
+        // interleaving: the newest stays the reference.
+        let rewound = |newest: Time| newest.micros_since(t) > REWIND_US;
+        self.last_time = match self.last_time {
+            Some(newest) if t < newest && !rewound(newest) => Some(newest),
+            _ => Some(t),
+        };
         self.mono = mono;
     }
 
