@@ -4,7 +4,8 @@
 //!
 //! - [`packet`]: [`packet::Packet`] (one encoded frame, payload shared by reference) and the
 //!   [`packet::StreamParams`] a stream is described by.
-//! - [`timeline`]: raw source timestamps → a clean increasing media timeline with wall-clock times.
+//! - [`timeline`]: raw source timestamps → a clean increasing media timeline, and
+//!   [`anchor`]: where a live session's media time sits on our monotonic clock, slewed toward it.
 //! - [`prebuffer`]: the per-camera GOP ring (memory, disk spool, hybrid), and
 //!   [`pool`]: the global byte budget shared by all pre-buffers, with fair-share eviction.
 //! - [`recorder`]: the per-camera state machine (IDLE / BUFFERING / RECORDING / FINALIZING),
@@ -12,9 +13,11 @@
 //! - [`fmp4`]: the fragmented-MP4 clip writer, torn-tail recovery, a box-tree dump, and a small MP4
 //!   reader for the looping-file source.
 //!
-//! Support: [`time`] (the injected [`time::Clock`]) and [`settings`] (per-camera settings and their
+//! Support: [`time`] (the injected [`time::Clock`]: a monotonic clock for deadlines and packets'
+//! times, the wall clock for labels) and [`settings`] (per-camera settings and their
 //! ranges). No tokio, no sockets, no clock of its own: the `vigil` crate drives all of this.
 
+pub mod anchor;
 pub mod fmp4;
 pub mod packet;
 pub mod pool;

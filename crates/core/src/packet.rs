@@ -27,7 +27,9 @@ pub struct Packet {
     /// Presentation time in the track's timescale ([`VIDEO_TIMESCALE`] for video, the sample rate
     /// for audio). Increasing per track after [`crate::timeline::Timeline`] has seen it.
     pub pts: i64,
-    /// Wall-clock time of this packet: media time anchored to the session's start.
+    /// Time of this packet on our monotonic clock: the session's anchor plus its media time
+    /// (slewed toward our clock for a live session, see [`crate::anchor`]). Deadlines are
+    /// compared with it; labels are made from it only through [`crate::time::Now::label`].
     pub time: Time,
     /// A random-access point (H.264 IDR, H.265 IRAP). Always true for audio.
     pub keyframe: bool,

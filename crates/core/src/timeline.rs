@@ -1,4 +1,5 @@
-//! Turns a source's raw timestamps into a clean, increasing media timeline with wall-clock times.
+//! Turns a source's raw timestamps into a clean, increasing media timeline, with times on our
+//! monotonic clock.
 //!
 //! Cameras send timestamps that jump backwards (a wrapped or reset RTP clock), stall, or leap
 //! forward; they also send empty packets. Everything downstream (the pre-buffer's window, GOP
@@ -47,7 +48,7 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// `start` is the wall-clock time of the session's first packet.
+    /// `start` is the time of the session's first packet on our monotonic clock.
     pub fn new(start: Time, video_timescale: u32, audio_timescale: u32) -> Self {
         Timeline {
             start,

@@ -21,7 +21,7 @@ use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
 use vigil_core::recorder::MotionSource;
 use vigil_core::settings::{BufferMode, RecordingSettings};
-use vigil_core::time::Time;
+use vigil_core::time::{Now, Time};
 
 const SAMPLE: &[u8] = include_bytes!("../assets/samples/demo_h264.mp4");
 const EVENTS: usize = 100;
@@ -51,7 +51,7 @@ fn run(mode: BufferMode) -> Vec<f64> {
     );
     let t0 = Time::from_secs(1_795_561_113);
     let mut src = LoopingFile::new(Mp4File::parse(Bytes::from_static(SAMPLE)).unwrap(), t0);
-    p.on_source(SourceEvent::Params(src.params()), t0);
+    p.on_source(SourceEvent::Params(src.params()), Now::at(t0));
     let mut now = t0;
     let mut feed = |p: &mut CameraPipeline, secs: f64, now: &mut Time| {
         let until = now.plus(Duration::from_secs_f64(secs));
@@ -59,9 +59,9 @@ fn run(mode: BufferMode) -> Vec<f64> {
             let pkt = src.next_packet().unwrap();
             *now = pkt.time;
             if p.next_deadline().is_some_and(|d| d <= *now) {
-                p.tick(*now);
+                p.tick(Now::at(*now));
             }
-            p.on_source(SourceEvent::Packet(pkt), *now);
+            p.on_source(SourceEvent::Packet(pkt), Now::at(*now));
         }
     };
     let mut out = Vec::with_capacity(EVENTS);
@@ -69,16 +69,16 @@ fn run(mode: BufferMode) -> Vec<f64> {
         feed(&mut p, 6.0, &mut now);
         let t = Instant::now();
         assert!(
-            p.motion_start(MotionSource::Api, None, now),
+            p.motion_start(MotionSource::Api, None, Now::at(now)),
             "a clip opened"
         );
         out.push(t.elapsed().as_secs_f64() * 1000.0);
         feed(&mut p, 0.5, &mut now);
-        p.motion_end(MotionSource::Api, now);
+        p.motion_end(MotionSource::Api, Now::at(now));
         feed(&mut p, 1.1, &mut now); // post-roll 0: closes at the next keyframe
         p.take_notices();
     }
-    p.shutdown(now);
+    p.shutdown(Now::at(now));
     let _ = std::fs::remove_dir_all(&dir);
     out
 }

@@ -29,7 +29,8 @@ use vigil_core::time::Time;
 
 use crate::clips::ClipRecord;
 
-/// Something a camera did or had happen to it.
+/// Something a camera did or had happen to it. Every time in it is a wall-clock label
+/// (docs/time.md): notices are for people and records, never for deadlines.
 #[derive(Debug, Clone)]
 pub enum Notice {
     /// The camera set started the camera (its worker, source and event client).

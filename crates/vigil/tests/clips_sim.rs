@@ -21,10 +21,10 @@ fn one_event(sample: &'static [u8], s: RecordingSettings) -> (tempfile::TempDir,
     let (pre, post) = (s.pre_buffer_secs as f64, s.post_buffer_secs as f64);
     let mut cam = SimCamera::new(sample, s, dir.path());
     cam.run_until(8.0);
-    let motion_at = cam.now;
+    let motion_at = cam.mono();
     cam.motion_start(MotionSource::Onvif);
     cam.run_until(11.0);
-    let motion_secs = cam.now.secs_since(motion_at);
+    let motion_secs = cam.mono().secs_since(motion_at);
     cam.motion_end(MotionSource::Onvif);
     cam.run_until(20.0);
     cam.shutdown();
@@ -148,25 +148,26 @@ fn an_older_audio_frame_arriving_last_does_not_shorten_the_pre_roll() {
     let mut held = None;
     loop {
         let p = cam.source.next_packet().expect("the sample loops");
-        cam.now = cam.now.max(p.time);
+        cam.clock.advance_to(p.time);
         if p.track == TrackKind::Audio {
             if let Some(a) = held.replace(p) {
-                cam.pipeline.on_source(SourceEvent::Packet(a), cam.now);
+                cam.pipeline.on_source(SourceEvent::Packet(a), cam.clocks());
             }
             continue;
         }
         let last = p.keyframe && p.time >= key;
-        cam.pipeline.on_source(SourceEvent::Packet(p), cam.now);
+        cam.pipeline.on_source(SourceEvent::Packet(p), cam.clocks());
         if last {
             break;
         }
     }
     let late = held.expect("audio before the keyframe");
     assert!(
-        late.time < cam.now,
+        late.time < cam.mono(),
         "the audio frame is older than the keyframe"
     );
-    cam.pipeline.on_source(SourceEvent::Packet(late), cam.now);
+    cam.pipeline
+        .on_source(SourceEvent::Packet(late), cam.clocks());
 
     cam.motion_start(MotionSource::Api);
     cam.shutdown();

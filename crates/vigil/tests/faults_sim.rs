@@ -13,7 +13,7 @@ use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
 use vigil_core::recorder::MotionSource;
 use vigil_core::settings::RecordingSettings;
-use vigil_core::time::Time;
+use vigil_core::time::{Now, Time};
 use vigil_core::timeline::Timeline;
 
 /// A raw source: samples with their raw timestamps, before any [`Timeline`].
@@ -76,7 +76,7 @@ fn record(
     let mut tl = Timeline::new(T0, VIDEO_TIMESCALE, sr);
     p.on_source(
         SourceEvent::Params(std::sync::Arc::new(file.params.clone())),
-        T0,
+        Now::at(T0),
     );
     let (mut started, mut ended) = (false, false);
     let mut now = T0;
@@ -88,20 +88,20 @@ fn record(
         let secs = now.secs_since(T0);
         if !started && secs >= on {
             started = true;
-            p.motion_start(MotionSource::Onvif, None, now);
+            p.motion_start(MotionSource::Onvif, None, Now::at(now));
         }
         if !ended && secs >= off {
             ended = true;
-            p.motion_end(MotionSource::Onvif, now);
+            p.motion_end(MotionSource::Onvif, Now::at(now));
         }
         if let Some(d) = p.next_deadline() {
             if d <= now {
-                p.tick(now);
+                p.tick(Now::at(now));
             }
         }
-        p.on_source(SourceEvent::Packet(pkt), now);
+        p.on_source(SourceEvent::Packet(pkt), Now::at(now));
     }
-    p.shutdown(now);
+    p.shutdown(Now::at(now));
     let _ = sample;
     p.take_notices()
         .into_iter()
@@ -177,11 +177,13 @@ fn empty_packet_that_bypasses_the_timeline_does_no_harm() {
     cam.run_until(6.0);
     // While BUFFERING, and again while RECORDING.
     for track in [TrackKind::Video, TrackKind::Audio] {
-        cam.pipeline.on_source(empty(cam.now, track), cam.now);
+        cam.pipeline
+            .on_source(empty(cam.mono(), track), cam.clocks());
     }
     cam.motion_start(MotionSource::Onvif);
     for track in [TrackKind::Video, TrackKind::Audio] {
-        cam.pipeline.on_source(empty(cam.now, track), cam.now);
+        cam.pipeline
+            .on_source(empty(cam.mono(), track), cam.clocks());
     }
     cam.run_until(8.0);
     cam.motion_end(MotionSource::Onvif);
@@ -198,7 +200,7 @@ fn out_of_range_settings_are_refused_naming_the_field() {
         pre_buffer_secs: 61,
         ..Default::default()
     };
-    let e = cam.pipeline.configure(bad, cam.now).unwrap_err();
+    let e = cam.pipeline.configure(bad, cam.clocks()).unwrap_err();
     assert_eq!(e.field, "pre_buffer_secs");
     assert_eq!(
         cam.pipeline.settings().pre_buffer_secs,

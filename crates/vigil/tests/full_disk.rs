@@ -66,7 +66,7 @@ fn full_disk_closes_clips_valid_then_recording_resumes_after_retention() {
     let mut seen: Vec<usize> = vec![0, 0];
     let mut pump = |cams: &mut Vec<SimCamera>, secs: f64| {
         // Both cameras advance together, a second at a time.
-        let mut t = cams[0].now.secs_since(cams[0].start);
+        let mut t = cams[0].mono().secs_since(cams[0].start);
         while t < secs {
             t = (t + 1.0).min(secs);
             for (i, c) in cams.iter_mut().enumerate() {
@@ -141,7 +141,7 @@ fn full_disk_closes_clips_valid_then_recording_resumes_after_retention() {
             ..Default::default()
         },
     );
-    let deleted = retention.run(cams[0].now);
+    let deleted = retention.run(cams[0].clocks().wall);
     assert!(!deleted.is_empty());
     let closed_before: Vec<usize> = cams.iter().map(|c| c.closed.len()).collect();
     let resumed = |c: &SimCamera| {

@@ -16,7 +16,7 @@ use vigil_core::recorder::MotionSource;
 use vigil_core::time::SystemClock;
 
 fn pulse(rt: &vigil::runtime::RuntimeHandle, camera: &str, secs: u64) {
-    let now = rt.clock().now();
+    let now = rt.clock().monotonic(); // a pulse's end is a deadline
     let sent = rt.camera(camera).unwrap().send(CameraMsg::MotionStart {
         source: MotionSource::Api,
         until: Some(now.plus(Duration::from_secs(secs))),

@@ -243,10 +243,11 @@ fn rtsp_two_sessions_on_one_mount_stream_through_the_loop() {
     let rt = runtime();
     let (send_a, seen_a) = tap(None);
     let (send_b, seen_b) = tap(None);
-    // To compare labels (SystemClock) with when frames were handed over (Instant).
-    let (instant0, wall0) = (
+    // To compare packets' times (SystemClock's monotonic clock) with when frames were handed
+    // over (Instant).
+    let (instant0, mono0) = (
         std::time::Instant::now(),
-        vigil_core::time::SystemClock.now(),
+        vigil_core::time::SystemClock.monotonic(),
     );
     let mut a = Ingest::start(&rt, test_config(&server.url("cam")), send_a);
     a.wait_params(&seen_a, Duration::from_secs(15));
@@ -282,7 +283,7 @@ fn rtsp_two_sessions_on_one_mount_stream_through_the_loop() {
     let video_a = packets(&window_a, TrackKind::Video);
     let ahead_ms = video_a
         .iter()
-        .map(|(at, p)| p.time.micros_since(wall0.plus(*at - instant0)) / 1000)
+        .map(|(at, p)| p.time.micros_since(mono0.plus(*at - instant0)) / 1000)
         .max()
         .unwrap();
     assert!(

@@ -162,7 +162,7 @@ fn stream_lost_while_recording_closes_a_valid_clip_and_recovers() {
     cam.run_until(9.0);
     let params = cam.source.params();
     cam.pipeline
-        .on_source(vigil::ingest::SourceEvent::Params(params), cam.now);
+        .on_source(vigil::ingest::SourceEvent::Params(params), cam.clocks());
     cam.run_until(12.0);
     cam.motion_end(MotionSource::Onvif);
     cam.run_until(20.0);
@@ -186,7 +186,7 @@ fn a_clip_that_never_got_a_keyframe_is_discarded_not_kept() {
     cam.run_until(6.5);
     let params = cam.source.params();
     cam.pipeline
-        .on_source(vigil::ingest::SourceEvent::Params(params), cam.now);
+        .on_source(vigil::ingest::SourceEvent::Params(params), cam.clocks());
     cam.run_until(6.8);
     cam.lose_stream("second drop");
     assert_eq!(cam.closed.len(), 1, "only the first clip is kept");

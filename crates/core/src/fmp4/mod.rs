@@ -17,7 +17,7 @@
 //!
 //! The camera's own decoder configuration (avcC / hvcC body, AudioSpecificConfig) goes into the
 //! sample entries unchanged. Video decode time starts at 0 on the clip's first sample, which is
-//! always a video keyframe; audio decode time starts at the first audio packet's wall-clock offset
+//! always a video keyframe; audio decode time starts at the first audio packet's time offset
 //! from that keyframe, so both tracks stay in sync without edit lists.
 //!
 //! # Durability order

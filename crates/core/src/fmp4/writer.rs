@@ -44,7 +44,8 @@ pub struct ClipSummary {
     pub path: PathBuf,
     /// Bytes on disk (whole fragments; after `finish`, the whole file).
     pub bytes: u64,
-    /// Wall-clock time of the first video sample: the clip's start, pre-roll included.
+    /// Time of the first video sample on the packets' timeline: the clip's start, pre-roll
+    /// included. (The caller makes it a wall-clock label.)
     pub start: Option<Time>,
     /// `start` + `duration_secs`.
     pub end: Option<Time>,
@@ -217,7 +218,7 @@ impl ClipWriter {
                     return Err(SkipReason::TimeNotIncreasing);
                 }
                 if audio.samples == 0 {
-                    // Audio starts where it is in wall-clock time relative to the first frame.
+                    // Audio starts where it is in time relative to the first frame.
                     let micros = pkt.time.micros_since(t0).max(0) as u64;
                     audio.start_at(rescale(micros, MICROS_PER_SEC as u32, self.audio_rate));
                 }

@@ -22,9 +22,9 @@ pub(crate) enum Accept {
     Broken,
 }
 
-/// How far (µs) a packet may be older than the newest one and still be the other track's
-/// interleaving rather than a jump back in time (see `PreBuffer::clock_at`).
-const INTERLEAVE_US: i64 = 2_000_000;
+/// A packet this much older than the newest is timestamps starting over, not tracks
+/// interleaving (the same limit as a [`crate::timeline::Timeline`]'s forward gap).
+const REWIND_US: i64 = crate::timeline::MAX_FORWARD_GAP_SECS * crate::time::MICROS_PER_SEC;
 
 /// One camera's pre-event buffer, on its own (no pool). [`crate::pool::Pool`] holds these behind
 /// its lock; tests can drive one directly.
@@ -35,8 +35,8 @@ pub struct PreBuffer {
     pub(crate) gops: VecDeque<Gop>,
     pub(crate) spool: Option<Spool>,
     pub(crate) accept: Accept,
-    /// Wall time of the last packet taken, and the monotonic clock at that packet.
-    /// The newest packet time seen (see `clock_at`), the reference of the buffer's clock.
+    /// The newest packet time taken (the clock's reference), and the buffer's own monotonic
+    /// clock there.
     last_time: Option<Time>,
     pub(crate) mono: i64,
     pub(crate) packets: u64,
@@ -128,13 +128,10 @@ impl PreBuffer {
         self.c.peak_bytes = self.c.peak_bytes.max(self.bytes());
     }
 
-    /// The buffer's clock only moves forward, and only when a packet is newer than every packet
-    /// before it: audio and video are separate streams whose times interleave (an audio frame a
-    /// few ms older than the last video frame is not time going back and forth, and counting each
-    /// zigzag as progress made the clock run ahead of the stream and the window evict GOPs the
-    /// pre-roll needed). A packet more than [`INTERLEAVE_US`] (2 s) older than the newest is a jump back
-    /// (a camera's timestamps reset): it counts as no time passing, and the clock goes on from
-    /// there. So the window keeps meaning "this much stream" whatever the timestamps do.
+    /// The buffer's clock only moves forward, by how far a packet is past the newest one taken:
+    /// a packet older than that (an audio frame sent after a newer video frame) counts as no
+    /// time passing, and the stretch up to the newest is not counted again from it. So the
+    /// window keeps meaning "this much stream" whatever the timestamps do.
     fn clock_at(&self, t: Time) -> i64 {
         match self.last_time {
             None => self.mono,
@@ -143,10 +140,14 @@ impl PreBuffer {
     }
 
     fn commit_clock(&mut self, t: Time, mono: i64) {
-        self.last_time = Some(match self.last_time {
-            Some(newest) if t < newest && newest.micros_since(t) <= INTERLEAVE_US => newest,
-            _ => t,
-        });
+        // A packet far older than the newest is the stream's timestamps starting over (a
+        // source without a `Timeline`): the clock goes on from it. A little older is the tracks'
+        // interleaving: the newest stays the reference.
+        let rewound = |newest: Time| newest.micros_since(t) > REWIND_US;
+        self.last_time = match self.last_time {
+            Some(newest) if t < newest && !rewound(newest) => Some(newest),
+            _ => Some(t),
+        };
         self.mono = mono;
     }
 

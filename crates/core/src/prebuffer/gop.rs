@@ -126,7 +126,7 @@ pub(crate) enum Store {
 /// A group of pictures: a video keyframe and every packet (video and audio) after it until the next
 /// video keyframe.
 pub(crate) struct Gop {
-    /// Wall time of the keyframe.
+    /// Time of the keyframe (the packets' timeline).
     pub start: Time,
     /// The keyframe's position on the buffer's monotonic clock (see `PreBuffer::advance_clock`).
     pub mono: i64,

@@ -355,6 +355,34 @@ fn backwards_time_jump_keeps_the_window_sane() {
     assert!(b.stats().gops >= 1);
 }
 
+/// Audio and video are separate streams: a camera (or the RTSP test bed) sometimes sends a few
+/// audio frames ahead of the video frame that is older than them. The window's clock must not
+/// count that stretch twice (once up to the audio, again from the older video frame on): it ran
+/// 24 ms fast over one such stretch, evicted a GOP the window still needed, and the pre-roll came
+/// out 1.995 s for 2 s (`run_live`).
+#[test]
+fn tracks_sent_slightly_out_of_order_do_not_run_the_window_fast() {
+    let mut b = memory(2_000);
+    // 30 fps video in 1 s GOPs, 48 kHz AAC (~21 ms frames) sent up to 40 ms ahead of video.
+    let mut a = 0;
+    for k in 0..150 {
+        let v = k * 1_000 / 30;
+        while a <= v + 40 {
+            b.push(audio(a, 1)).unwrap();
+            a += 21;
+        }
+        b.push(video(v, k % 30 == 0, 2, 100)).unwrap();
+    }
+    let newest = Time((a - 21) * MS);
+    let f = b.flush(newest);
+    let start = f.start().expect("a GOP");
+    assert!(
+        newest.micros_since(start) >= 2_000 * MS,
+        "pre-roll {} µs for a 2 s window",
+        newest.micros_since(start)
+    );
+}
+
 #[test]
 fn audio_only_stream_is_refused_and_counted() {
     let mut b = memory(5_000);

@@ -111,7 +111,8 @@ impl Recorder {
         }
     }
 
-    /// Feeds one input at wall-clock `now`; returns what the driver must do, in order. Timers
+    /// Feeds one input at `now` on the monotonic clock (the packets' timeline: every time the
+    /// machine sees or gives is on it); returns what the driver must do, in order. Timers
     /// (motion sources ending by themselves, the close grace) are checked first, at `now`. When it
     /// returns, no timer is due: [`Recorder::next_deadline`] is later than `now` (or `None`).
     #[must_use = "the driver must execute the actions"]

@@ -1,6 +1,8 @@
 //! The recorder state machine (one per camera): IDLE / BUFFERING / RECORDING / FINALIZING.
 //!
-//! Pure, sans-IO: [`Recorder::handle`]`(input, now) -> actions`. No clock, no files, no tokio. The
+//! Pure, sans-IO: [`Recorder::handle`]`(input, now) -> actions`. No clock, no files, no tokio.
+//! Every time it sees or gives (`now`, packet times, pulse ends, deadlines, the `at` of motion
+//! actions) is on the monotonic clock, so a step of the wall clock changes nothing here. The
 //! driver owns the pre-buffer and the clip writer, executes the [`Action`]s in order, answers
 //! [`Action::FlushPreBuffer`] with [`Input::Flushed`], and sends [`Input::Tick`] at
 //! [`Recorder::next_deadline`]. Every packet goes either to the pre-buffer or to the open clip,

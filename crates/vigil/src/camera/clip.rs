@@ -7,13 +7,17 @@
 //! it keeps routing packets to the clip, the slot tries again at the next video keyframe, at most
 //! every [`RETRY_EVERY`], and once a new file can be created the event's recording resumes in it
 //! (reason `resumed`). Meanwhile retention has had its chance to free space.
+//!
+//! Labels: a clip is named after the wall clock when it opens, and the wall clock's offset from
+//! the monotonic one then is kept for its life: its start is the label of its first frame, its
+//! end that start plus its media duration, whatever the wall clock does meanwhile.
 
 use std::time::Duration;
 
 use tracing::{error, info, warn};
 use vigil_core::fmp4::ClipWriter;
 use vigil_core::packet::{Packet, StreamParams, TrackKind};
-use vigil_core::time::Time;
+use vigil_core::time::{Now, Time};
 
 use super::pipeline::PipelineCounters;
 use crate::clips::{ClipRecord, ClipStatus, ClipStore};
@@ -25,6 +29,8 @@ pub const RETRY_EVERY: Duration = Duration::from_secs(5);
 struct Open {
     writer: ClipWriter,
     record: ClipRecord,
+    /// Wall minus monotonic when it opened: turns its packets' times into its labels.
+    wall_offset: i64,
     /// Clips opened by motion report their achieved pre-roll (not rollover / codec-change files).
     measure_pre_roll: bool,
 }
@@ -32,6 +38,7 @@ struct Open {
 struct Broken {
     event: u64,
     trigger: &'static str,
+    /// Monotonic clock.
     retry_at: Time,
 }
 
@@ -44,14 +51,14 @@ pub(super) struct Report<'a> {
 }
 
 impl Report<'_> {
-    fn error(&mut self, now: Time, msg: String) {
+    fn error(&mut self, now: Now, msg: String) {
         self.counters.write_errors += 1;
         error!(camera = %self.camera, "{msg}");
         self.notices.push(Notice::WriteFailed {
-            at: now,
+            at: now.wall,
             message: msg.clone(),
         });
-        *self.last_error = Some((now, msg));
+        *self.last_error = Some((now.wall, msg));
     }
 }
 
@@ -83,7 +90,7 @@ impl ClipSlot {
         measure_pre_roll: bool,
         trigger: &'static str,
         params: &StreamParams,
-        now: Time,
+        now: Now,
         r: &mut Report<'_>,
     ) -> bool {
         if self.open.is_some() {
@@ -109,7 +116,7 @@ impl ClipSlot {
         };
         let created = self
             .store
-            .new_clip_path(r.camera, now, event)
+            .new_clip_path(r.camera, now.wall, event)
             .map_err(|e| e.to_string())
             .and_then(|path| {
                 record.path = path.clone();
@@ -122,6 +129,7 @@ impl ClipSlot {
                 self.open = Some(Open {
                     writer,
                     record,
+                    wall_offset: now.wall_offset(),
                     measure_pre_roll,
                 });
                 true
@@ -131,16 +139,16 @@ impl ClipSlot {
                 self.broken = Some(Broken {
                     event,
                     trigger,
-                    retry_at: now.plus(RETRY_EVERY),
+                    retry_at: now.mono.plus(RETRY_EVERY),
                 });
                 false
             }
         }
     }
 
-    /// Writes the drained pre-buffer (`at`: the moment the pre-roll is measured back from) with
-    /// one sync; returns the first packet's time.
-    pub fn write_pre_roll(&mut self, packets: &[Packet], at: Time, now: Time, r: &mut Report<'_>) {
+    /// Writes the drained pre-buffer (`at`: the moment the pre-roll is measured back from, on
+    /// the packets' timeline) with one sync.
+    pub fn write_pre_roll(&mut self, packets: &[Packet], at: Time, now: Now, r: &mut Report<'_>) {
         let Some(o) = self.open.as_mut() else {
             r.counters.packets_dropped += packets.len() as u64;
             return;
@@ -149,7 +157,7 @@ impl ClipSlot {
             if o.measure_pre_roll {
                 o.record.pre_roll_secs = at.secs_since(first).max(0.0);
             }
-            o.record.start = Some(first);
+            o.record.start = Some(first.plus_micros(o.wall_offset));
             r.notices.push(Notice::ClipStarted(o.record.clone()));
         }
         match o.writer.write_batch(packets) {
@@ -163,13 +171,13 @@ impl ClipSlot {
         &mut self,
         p: &Packet,
         params: Option<&StreamParams>,
-        now: Time,
+        now: Now,
         r: &mut Report<'_>,
     ) {
         if self.open.is_none() {
             let resumable = p.track == TrackKind::Video && p.keyframe;
             match (&self.broken, params) {
-                (Some(b), Some(params)) if resumable && now >= b.retry_at => {
+                (Some(b), Some(params)) if resumable && now.mono >= b.retry_at => {
                     let (event, trigger) = (b.event, b.trigger);
                     if !self.open(event, "resumed", false, trigger, params, now, r) {
                         r.counters.packets_dropped += 1;
@@ -190,13 +198,13 @@ impl ClipSlot {
     }
 
     /// A write failed: close the clip where the writer cut it, and wait to resume.
-    fn fail(&mut self, msg: String, now: Time, r: &mut Report<'_>) {
+    fn fail(&mut self, msg: String, now: Now, r: &mut Report<'_>) {
         r.error(now, format!("{msg}; closing the clip"));
         if let Some(o) = &self.open {
             self.broken = Some(Broken {
                 event: o.record.event,
                 trigger: o.record.trigger,
-                retry_at: now.plus(RETRY_EVERY),
+                retry_at: now.mono.plus(RETRY_EVERY),
             });
         }
         let broken = self.broken.take();
@@ -211,10 +219,13 @@ impl ClipSlot {
             return;
         };
         let mut record = o.record;
+        let label = |t: Time| t.plus_micros(o.wall_offset);
         match o.writer.finish() {
             Ok(s) => {
-                record.start = s.start.or(record.start);
-                record.end = s.end;
+                // The end is the start plus the media's duration (the writer's `end`), both
+                // labelled with the offset the clip opened with.
+                record.start = s.start.map(label).or(record.start);
+                record.end = s.end.map(label);
                 record.duration_secs = s.duration_secs;
                 record.bytes = s.bytes;
                 record.frames = s.video_samples;

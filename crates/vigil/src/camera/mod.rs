@@ -26,7 +26,7 @@ use serde::Serialize;
 use vigil_core::prebuffer::BufferStats;
 use vigil_core::recorder::{MotionSource, RecorderStats};
 use vigil_core::settings::RecordingSettings;
-use vigil_core::time::{Clock, Time};
+use vigil_core::time::{Clock, Now, Time};
 
 use crate::clips::ClipRecord;
 use crate::ingest::SourceEvent;
@@ -46,6 +46,7 @@ pub enum CameraMsg {
     Source(SourceEvent),
     MotionStart {
         source: MotionSource,
+        /// A pulse's end, on the monotonic clock ([`Clock::monotonic`]).
         until: Option<Time>,
         /// When vigil received the event: the start latency (event in → pre-roll durable on
         /// disk) is measured from here.
@@ -211,11 +212,12 @@ fn worker(
     mut on_notice: impl FnMut(&str, Notice),
 ) {
     let mut recent: VecDeque<ClipRecord> = VecDeque::new();
-    let mut last_status = Time::ZERO;
+    // Deadlines and waits on the monotonic clock; the wall clock only labels (`Now`).
+    let mut last_status: Option<Time> = None;
     // Whether more stream events are surely coming: the stream is up or the last round took some.
     let mut streaming = false;
     loop {
-        let now = clock.now();
+        let now = clock.monotonic();
         let mut wait = p
             .next_deadline()
             .map_or(STATUS_EVERY, |d| {
@@ -236,12 +238,12 @@ fn worker(
                 Ok(msg) => msg,
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
-                    p.shutdown(clock.now());
+                    p.shutdown(Now::read(&*clock));
                     stop = true;
                     break;
                 }
             };
-            let now = clock.now();
+            let now = Now::read(&*clock);
             match msg {
                 CameraMsg::Source(ev) => {
                     streaming = true;
@@ -279,8 +281,8 @@ fn worker(
         }
         streaming |= p.stream_up();
         if !stop {
-            let now = clock.now();
-            if p.next_deadline().is_some_and(|d| d <= now) {
+            let now = Now::read(&*clock);
+            if p.next_deadline().is_some_and(|d| d <= now.mono) {
                 p.tick(now);
             }
         }
@@ -293,9 +295,10 @@ fn worker(
             }
             on_notice(p.name(), n);
         }
-        let now = clock.now();
-        if stop || noticed || now.micros_since(last_status) >= 500_000 {
-            last_status = now;
+        let now = Now::read(&*clock);
+        let due = last_status.is_none_or(|t| now.mono.micros_since(t) >= 500_000);
+        if stop || noticed || due {
+            last_status = Some(now.mono);
             let snap = snapshot(&p, &recent, now);
             match status.lock() {
                 Ok(mut s) => *s = snap,
@@ -308,7 +311,7 @@ fn worker(
     }
 }
 
-fn snapshot(p: &CameraPipeline, recent: &VecDeque<ClipRecord>, now: Time) -> CameraStatus {
+fn snapshot(p: &CameraPipeline, recent: &VecDeque<ClipRecord>, now: Now) -> CameraStatus {
     CameraStatus {
         name: p.name().to_owned(),
         state: p.state().as_str(),
@@ -316,14 +319,14 @@ fn snapshot(p: &CameraPipeline, recent: &VecDeque<ClipRecord>, now: Time) -> Cam
         video_codec: p.params().map(|x| x.video.codec.name()),
         width: p.params().map_or(0, |x| x.video.width),
         height: p.params().map_or(0, |x| x.video.height),
-        recorder: p.recorder().stats(),
-        buffer: p.buffer().stats(),
+        recorder: p.recorder_stats(),
+        buffer: p.buffer_stats(),
         counters: p.counters(),
         start_latency: p.start_latency().clone(),
         last_start_latency_ms: p.start_latency().last_ms,
         last_error: p.last_error().cloned(),
         current_clip: p.current_clip().cloned(),
         recent_clips: recent.clone(),
-        updated_at: Some(now),
+        updated_at: Some(now.wall),
     }
 }

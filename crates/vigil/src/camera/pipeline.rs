@@ -1,7 +1,16 @@
 //! One camera's recording pipeline: the core's pure [`Recorder`] decides, this executes.
 //!
 //! Every input (a packet, a motion start, a tick) goes to the recorder with the current time; the
-//! actions it returns are carried out in order on the camera's pre-buffer and clip writer. A packet
+//! actions it returns are carried out in order on the camera's pre-buffer and clip writer.
+//!
+//! Time: each input is handed both clocks ([`Now`]). The recorder, the pre-buffer and every
+//! deadline see only the monotonic one (packets' times are on it too); what leaves the pipeline
+//! as a label (notices, hence catalog rows; clip file names; the status) is on the wall clock.
+//! A motion event is labelled when it starts, and its overlaps and end are that label plus the
+//! monotonic time since; a clip is labelled when it opens (its file name) and when its pre-roll
+//! is written (its start), and its end is its start plus its media duration. So a step of the
+//! wall clock never gives a row a negative or huge duration: it shows between rows, as a gap
+//! or an overlap (docs/time.md). A packet
 //! goes either to the pre-buffer or to the open clip, never both, so clips of one camera never repeat
 //! a frame and a clip's pre-roll starts exactly where the previous clip ended when motion comes back
 //! quickly.
@@ -15,12 +24,14 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 use vigil_core::packet::{Packet, StreamParams};
 use vigil_core::pool::BufferHandle;
+use vigil_core::prebuffer::BufferStats;
 use vigil_core::prebuffer::{BufferConfig, PushOutcome};
+use vigil_core::recorder::RecorderStats;
 use vigil_core::recorder::{
     Action, Actions, Input, MotionSource, OpenReason, PacketRoute, Recorder, RecorderConfig, State,
 };
 use vigil_core::settings::{RecordingSettings, SettingsError};
-use vigil_core::time::Time;
+use vigil_core::time::{Now, Time};
 
 use super::clip::{ClipSlot, Report};
 use crate::clips::{ClipRecord, ClipStore};
@@ -53,6 +64,16 @@ pub struct PipelineCounters {
 struct EventInfo {
     id: u64,
     source: MotionSource,
+    /// When it started, on the monotonic clock and as labelled.
+    start: Time,
+    start_label: Time,
+}
+
+impl EventInfo {
+    /// The label of a monotonic instant of this event: its start's label plus the time since.
+    fn label(&self, at: Time) -> Time {
+        self.start_label.plus_micros(at.micros_since(self.start))
+    }
 }
 
 pub struct CameraPipeline {
@@ -63,7 +84,7 @@ pub struct CameraPipeline {
     settings: RecordingSettings,
     params: Option<Arc<StreamParams>>,
     stream_up: bool,
-    /// Time of the newest packet of this stream session.
+    /// Time of the newest packet of this stream session (monotonic clock).
     newest_packet: Option<Time>,
     event: Option<EventInfo>,
     clip: ClipSlot,
@@ -71,8 +92,10 @@ pub struct CameraPipeline {
     counters: PipelineCounters,
     start_latency: LatencyHistogram,
     last_error: Option<(Time, String)>,
-    /// The time of the input being handled.
-    now: Time,
+    /// The label of the latest motion start counted (a new event or an overlap).
+    last_event_label: Option<Time>,
+    /// Both clocks at the input being handled.
+    now: Now,
     /// The camera's time for the motion input being handled, if it gave one.
     camera_time: Option<Time>,
 }
@@ -129,7 +152,8 @@ impl CameraPipeline {
             counters: PipelineCounters::default(),
             start_latency: LatencyHistogram::default(),
             last_error: None,
-            now: Time::ZERO,
+            last_event_label: None,
+            now: Now::default(),
             camera_time: None,
         }
     }
@@ -161,8 +185,28 @@ impl CameraPipeline {
     pub fn current_clip(&self) -> Option<&ClipRecord> {
         self.clip.current()
     }
+    /// The recorder's next deadline, on the monotonic clock.
     pub fn next_deadline(&self) -> Option<Time> {
         self.recorder.next_deadline()
+    }
+
+    /// The recorder's figures, its latest event time labelled.
+    pub fn recorder_stats(&self) -> RecorderStats {
+        RecorderStats {
+            last_event_at: self.last_event_label,
+            ..self.recorder.stats()
+        }
+    }
+
+    /// The pre-buffer's figures, its oldest and newest packet labelled as the clocks read at
+    /// the latest input.
+    pub fn buffer_stats(&self) -> BufferStats {
+        let s = self.buffer.stats();
+        BufferStats {
+            oldest: s.oldest.map(|t| self.now.label(t)),
+            newest: s.newest.map(|t| self.now.label(t)),
+            ..s
+        }
     }
 
     /// Everything noticed since the last call.
@@ -170,7 +214,7 @@ impl CameraPipeline {
         std::mem::take(&mut self.notices)
     }
 
-    pub fn on_source(&mut self, ev: SourceEvent, now: Time) {
+    pub fn on_source(&mut self, ev: SourceEvent, now: Now) {
         match ev {
             SourceEvent::Params(p) => {
                 let changed = self.params.as_deref() != Some(&*p);
@@ -179,7 +223,7 @@ impl CameraPipeline {
                     self.stream_up = true;
                     self.notices.push(Notice::Stream {
                         up: true,
-                        at: now,
+                        at: now.wall,
                         detail: None,
                     });
                     self.run(Input::StreamUp, None, now);
@@ -199,7 +243,7 @@ impl CameraPipeline {
                 self.stream_up = false;
                 self.notices.push(Notice::Stream {
                     up: false,
-                    at: now,
+                    at: now.wall,
                     detail: Some(why),
                 });
                 self.newest_packet = None;
@@ -208,8 +252,9 @@ impl CameraPipeline {
         }
     }
 
-    /// True when this start opened a clip (and its pre-roll is now durable).
-    pub fn motion_start(&mut self, source: MotionSource, until: Option<Time>, now: Time) -> bool {
+    /// True when this start opened a clip (and its pre-roll is now durable). `until` (a pulse's
+    /// end) is on the monotonic clock.
+    pub fn motion_start(&mut self, source: MotionSource, until: Option<Time>, now: Now) -> bool {
         let before = self.recorder.stats().clips_recorded;
         self.run(Input::MotionStart { source, until }, None, now);
         self.recorder.stats().clips_recorded > before
@@ -229,15 +274,15 @@ impl CameraPipeline {
         self.last_error.as_ref()
     }
 
-    pub fn motion_end(&mut self, source: MotionSource, now: Time) {
+    pub fn motion_end(&mut self, source: MotionSource, now: Now) {
         self.run(Input::MotionEnd { source }, None, now);
     }
 
-    pub fn tick(&mut self, now: Time) {
+    pub fn tick(&mut self, now: Now) {
         self.run(Input::Tick, None, now);
     }
 
-    pub fn shutdown(&mut self, now: Time) {
+    pub fn shutdown(&mut self, now: Now) {
         self.run(Input::Shutdown, None, now);
     }
 
@@ -246,7 +291,7 @@ impl CameraPipeline {
     pub fn configure(
         &mut self,
         settings: RecordingSettings,
-        now: Time,
+        now: Now,
     ) -> Result<(), SettingsError> {
         settings.validate()?;
         let cfg = BufferConfig::from_settings(&settings, self.spool_dir.clone());
@@ -260,9 +305,9 @@ impl CameraPipeline {
         Ok(())
     }
 
-    fn run(&mut self, input: Input, packet: Option<Packet>, now: Time) {
+    fn run(&mut self, input: Input, packet: Option<Packet>, now: Now) {
         self.now = now;
-        let actions = self.recorder.handle(input, now);
+        let actions = self.recorder.handle(input, now.mono);
         self.execute(actions, packet, now);
         self.camera_time = None;
     }
@@ -272,25 +317,38 @@ impl CameraPipeline {
         self.camera_time = t;
     }
 
-    fn execute(&mut self, actions: Actions, mut packet: Option<Packet>, now: Time) {
+    fn execute(&mut self, actions: Actions, mut packet: Option<Packet>, now: Now) {
         for action in actions {
             match action {
                 Action::StateChanged { from, to } => {
                     info!(camera = %self.name, "state {from} -> {to}");
-                    self.notices.push(Notice::State { from, to, at: now });
+                    self.notices.push(Notice::State {
+                        from,
+                        to,
+                        at: now.wall,
+                    });
                 }
                 Action::MotionEventStarted { event, source, at } => {
                     info!(camera = %self.name, event, %source, "motion started");
-                    self.event = Some(EventInfo { id: event, source });
+                    let info = EventInfo {
+                        id: event,
+                        source,
+                        start: at,
+                        start_label: now.label(at),
+                    };
+                    self.event = Some(info);
+                    self.last_event_label = Some(info.start_label);
                     self.notices.push(Notice::MotionStarted {
                         event,
                         source,
-                        at,
+                        at: info.start_label,
                         camera_time: self.camera_time,
                     });
                 }
                 Action::MotionOverlap { event, source, at } => {
                     info!(camera = %self.name, event, %source, "overlapping motion extends the clip");
+                    let at = self.event_label(event, at, now);
+                    self.last_event_label = Some(at);
                     self.notices
                         .push(Notice::MotionOverlap { event, source, at });
                 }
@@ -307,7 +365,7 @@ impl CameraPipeline {
                     self.notices.push(Notice::MotionEnded {
                         event,
                         source,
-                        at,
+                        at: self.event_label(event, at, now),
                         timed_out,
                         camera_time: if timed_out { None } else { self.camera_time },
                     });
@@ -345,7 +403,7 @@ impl CameraPipeline {
         }
     }
 
-    fn open_clip(&mut self, event: u64, reason: OpenReason, now: Time) {
+    fn open_clip(&mut self, event: u64, reason: OpenReason, now: Now) {
         let Some(params) = self.params.clone() else {
             error!(camera = %self.name, "cannot open a clip: no stream parameters yet");
             return;
@@ -370,10 +428,10 @@ impl CameraPipeline {
         );
     }
 
-    fn flush_pre_buffer(&mut self, now: Time) {
-        // The pre-buffer's window is on the packets' timeline, which can drift from the wall
-        // clock over a long session: "now" there is the newest packet seen.
-        let at = self.newest_packet.map_or(now, |t| t.min(now));
+    fn flush_pre_buffer(&mut self, now: Now) {
+        // The pre-buffer's window is on the packets' timeline, which can be a little off our
+        // clock (a session's slew catches up gradually): "now" there is the newest packet seen.
+        let at = self.newest_packet.map_or(now.mono, |t| t.min(now.mono));
         let packets = match self.buffer.flush(at).and_then(|f| f.into_packets()) {
             Ok(p) => p,
             Err(e) => {
@@ -390,8 +448,16 @@ impl CameraPipeline {
         self.clip.write_pre_roll(&packets, at, now, &mut r);
         let follow = self
             .recorder
-            .handle(Input::Flushed { first, packets: n }, now);
+            .handle(Input::Flushed { first, packets: n }, now.mono);
         self.execute(follow, None, now);
+    }
+
+    /// The label of a monotonic instant of `event`: from its start's label when it is the
+    /// event we know (always, but for a start the pipeline missed), else as the clocks read now.
+    fn event_label(&self, event: u64, at: Time, now: Now) -> Time {
+        self.event
+            .filter(|e| e.id == event)
+            .map_or(now.label(at), |e| e.label(at))
     }
 
     fn close_clip(&mut self, reason: &'static str) {

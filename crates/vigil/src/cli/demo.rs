@@ -127,7 +127,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", opts.listen))?;
     let mut rt = Runtime::start(config, clock.clone())?;
     let handle = rt.handle();
-    let started_at = handle.started_at();
+    let started_at = clock.monotonic(); // the script runs on the monotonic clock
     for (i, name) in handle.cameras().names().into_iter().enumerate() {
         let (c, stop, h) = (clock.clone(), rt.stop_flag(), handle.clone());
         let offset = 2.0 * i as f64;
@@ -158,7 +158,7 @@ fn run_script(
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let remaining = due.micros_since(clock.now());
+                let remaining = due.micros_since(clock.monotonic());
                 if remaining <= 0 {
                     break;
                 }
@@ -177,7 +177,7 @@ fn run_script(
                 },
                 Step::Pulse(source, secs) => CameraMsg::MotionStart {
                     source,
-                    until: Some(clock.now().plus(Duration::from_secs_f64(secs))),
+                    until: Some(clock.monotonic().plus(Duration::from_secs_f64(secs))),
                     received: std::time::Instant::now(),
                     camera_time: None,
                 },

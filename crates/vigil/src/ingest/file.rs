@@ -40,7 +40,7 @@ impl LoopingFile {
         Ok(Self::new(Mp4File::open(path)?, start))
     }
 
-    /// `start` is the wall-clock time of the first packet.
+    /// `start` is the time of the first packet on our monotonic clock.
     pub fn new(mut file: Mp4File, start: Time) -> LoopingFile {
         let params = Arc::new(file.params.clone());
         let sample_rate = params.audio.as_ref().map_or(48_000, |a| a.sample_rate);
@@ -110,7 +110,7 @@ impl LoopingFile {
             };
             // Wait until the packet is due, in short steps so a stop request is noticed promptly.
             loop {
-                let remaining = p.time.micros_since(clock.now());
+                let remaining = p.time.micros_since(clock.monotonic());
                 if remaining <= 0 || stop.load(Ordering::Relaxed) {
                     break;
                 }

@@ -10,7 +10,8 @@
 //! - [`describe`]: probe a camera once (for `vigil check`): codec, picture size, audio.
 //! - `source`: the two small traits retina hides behind ([`RtspOpener`], [`RtspSession`]), so the
 //!   loop is tested with scripted sessions; `client`: their retina implementation.
-//! - `feed`: one session's frames → events (keyframe gate, parameter changes, wall-clock time);
+//! - `feed`: one session's frames → events (keyframe gate, parameter changes, time anchored on
+//!   our monotonic clock and slewed toward it);
 //!   `h265`: IRAP/RASL classification; `backoff`; `stats`: what the API shows of a camera's ingest.
 
 mod backoff;
@@ -29,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 use tracing::{info, warn};
 use vigil_core::packet::{AudioParams, VideoParams};
-use vigil_core::time::{Clock, Time};
+use vigil_core::time::{Clock, Now};
 
 pub use backoff::Backoff;
 pub use client::RetinaOpener;
@@ -337,16 +338,17 @@ async fn session(
         };
         let was_up = feed.is_up();
         let fed = match next {
-            None => release(&mut first, &mut feed, clock.now(), stats, send),
+            None => release(&mut first, &mut feed, Now::read(clock), stats, send),
             Some(None) => break SessionEnd::Failed(RtspError::Ended),
             Some(Some(Err(e))) => break SessionEnd::Failed(e),
             Some(Some(Ok(frame))) => {
                 last_frame = Instant::now();
                 match first.as_mut() {
-                    None => feed.push(frame, clock.now(), stats, send),
+                    None => feed.push(frame, Now::read(clock), stats, send),
                     Some(held) => {
                         // Full: a stream that never paused; released as if the read ended.
-                        held.hold(frame) || release(&mut first, &mut feed, clock.now(), stats, send)
+                        held.hold(frame)
+                            || release(&mut first, &mut feed, Now::read(clock), stats, send)
                     }
                 }
             }
@@ -374,7 +376,7 @@ async fn session(
 fn release(
     first: &mut Option<FirstRead>,
     feed: &mut Feed,
-    now: Time,
+    now: Now,
     stats: &IngestStats,
     send: &mut (dyn FnMut(SourceEvent) -> bool + Send),
 ) -> bool {

@@ -391,7 +391,7 @@ impl CameraSet {
                 Some(url) if url.starts_with("file:") => {
                     let path =
                         path_from_url(url).with_context(|| format!("bad file: URL {url:?}"))?;
-                    let source = LoopingFile::open(&path, env.clock.now())
+                    let source = LoopingFile::open(&path, env.clock.monotonic())
                         .with_context(|| format!("opening {}", path.display()))?;
                     let tx = worker.sender();
                     let (clock, stop) = (env.clock.clone(), stop_flag.clone());

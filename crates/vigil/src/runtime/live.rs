@@ -14,7 +14,7 @@
 //!   each cost more than everything else vigil does with the frame; read every 500 ms, the bytes
 //!   wait in the kernel's receive buffer (TCP's flow control holds the camera back if it ever
 //!   fills, so nothing is lost) and one wake reads every camera's 500 ms at once. A session's
-//!   wall-clock labels don't suffer: its first read is anchored on its last frame (`feed`).
+//!   times don't suffer: its first read is anchored on its last frame (`feed`).
 //! - `events`, for ONVIF clients and RTSP over UDP, reacts at once: a motion event must not wait,
 //!   and UDP has no flow control (a socket buffer that fills drops packets).
 

@@ -332,20 +332,21 @@ fn run_retention(
     stop: &AtomicBool,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
-    let mut next = clock.now();
+    // Scheduled on the monotonic clock; a clip's age is judged on the wall clock, as its labels.
+    let mut next = clock.monotonic();
     while !stop.load(Ordering::Relaxed) {
-        let now = clock.now();
+        let now = clock.monotonic();
         if now >= next {
-            r.run(now);
+            r.run(clock.now());
             next = now.plus(RETENTION_EVERY);
         }
         // Sleep until the next run; a kick (a closed clip, a failed write, or the stop request)
         // wakes it earlier.
-        let wait = next.micros_since(clock.now()).max(0) as u64;
+        let wait = next.micros_since(clock.monotonic()).max(0) as u64;
         match kicked.recv_timeout(std::time::Duration::from_micros(wait)) {
             Ok(()) => {
                 while kicked.try_recv().is_ok() {}
-                next = clock.now();
+                next = clock.monotonic();
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,

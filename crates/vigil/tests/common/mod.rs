@@ -18,7 +18,7 @@ use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
 use vigil_core::recorder::MotionSource;
 use vigil_core::settings::RecordingSettings;
-use vigil_core::time::Time;
+use vigil_core::time::{Clock, Now, SimulatedClock, Time};
 
 pub const SAMPLE_H264: &[u8] = include_bytes!("../../assets/samples/demo_h264.mp4");
 pub const SAMPLE_H265: &[u8] = include_bytes!("../../assets/samples/demo_h265.mp4");
@@ -133,12 +133,13 @@ pub fn check_clip(path: &Path) -> ClipFacts {
 }
 
 /// A camera pipeline fed from a sample file, with time simulated: each packet arrives exactly at
-/// its own wall time, and motion happens at chosen offsets from the start.
+/// its own time (the monotonic clock follows the packets), and motion happens at chosen offsets
+/// from the start. The wall clock moves with the monotonic one unless a test steps it.
 pub struct SimCamera {
     pub pipeline: CameraPipeline,
     pub source: LoopingFile,
     pub start: Time,
-    pub now: Time,
+    pub clock: SimulatedClock,
     pub closed: Vec<ClipRecord>,
     pub notices: Vec<Notice>,
     pub _pool: Pool,
@@ -168,12 +169,12 @@ impl SimCamera {
         let store = ClipStore::new(dir.join("clips"));
         let mut pipeline = CameraPipeline::new(name, settings, buffer, store, spool);
         let source = LoopingFile::new(file, T0);
-        pipeline.on_source(SourceEvent::Params(source.params()), T0);
+        pipeline.on_source(SourceEvent::Params(source.params()), Now::at(T0));
         SimCamera {
             pipeline,
             source,
             start: T0,
-            now: T0,
+            clock: SimulatedClock::new(T0),
             closed: Vec::new(),
             notices: Vec::new(),
             _pool: pool,
@@ -181,7 +182,17 @@ impl SimCamera {
         }
     }
 
-    fn collect(&mut self) {
+    /// The monotonic clock: the packets' timeline.
+    pub fn mono(&self) -> Time {
+        self.clock.monotonic()
+    }
+
+    /// Both clocks, as the pipeline is handed them.
+    pub fn clocks(&self) -> Now {
+        Now::read(&self.clock)
+    }
+
+    pub fn collect(&mut self) {
         for n in self.pipeline.take_notices() {
             if let Notice::ClipClosed(r) = &n {
                 self.closed.push(r.clone());
@@ -200,14 +211,15 @@ impl SimCamera {
             };
             let t = p.time;
             if let Some(d) = self.pipeline.next_deadline() {
-                if d <= t && d > self.now {
-                    self.now = d;
-                    self.pipeline.tick(d);
+                if d <= t && d > self.mono() {
+                    self.clock.advance_to(d);
+                    self.pipeline.tick(self.clocks());
                 }
             }
-            self.now = self.now.max(t);
+            self.clock.advance_to(t);
             if let Some(p) = f(p) {
-                self.pipeline.on_source(SourceEvent::Packet(p), self.now);
+                self.pipeline
+                    .on_source(SourceEvent::Packet(p), self.clocks());
             }
             self.collect();
             if t >= until {
@@ -225,29 +237,30 @@ impl SimCamera {
     }
 
     pub fn motion_start(&mut self, source: MotionSource) {
-        self.pipeline.motion_start(source, None, self.now);
+        self.pipeline.motion_start(source, None, self.clocks());
         self.collect();
     }
 
     pub fn motion_end(&mut self, source: MotionSource) {
-        self.pipeline.motion_end(source, self.now);
+        self.pipeline.motion_end(source, self.clocks());
         self.collect();
     }
 
     pub fn pulse(&mut self, source: MotionSource, secs: f64) {
-        let until = self.now.plus(Duration::from_secs_f64(secs));
-        self.pipeline.motion_start(source, Some(until), self.now);
+        let until = self.mono().plus(Duration::from_secs_f64(secs));
+        self.pipeline
+            .motion_start(source, Some(until), self.clocks());
         self.collect();
     }
 
     pub fn lose_stream(&mut self, why: &str) {
         self.pipeline
-            .on_source(SourceEvent::Lost(why.to_owned()), self.now);
+            .on_source(SourceEvent::Lost(why.to_owned()), self.clocks());
         self.collect();
     }
 
     pub fn shutdown(&mut self) {
-        self.pipeline.shutdown(self.now);
+        self.pipeline.shutdown(self.clocks());
         self.collect();
     }
 }

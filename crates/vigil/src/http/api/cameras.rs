@@ -286,7 +286,7 @@ pub async fn motion(
             }
         },
     };
-    let now = app.clock().now();
+    let now = app.clock().monotonic(); // a pulse's end is a deadline
     let msg = match action {
         "start" => CameraMsg::MotionStart {
             source: MotionSource::Api,

@@ -8,11 +8,13 @@
 //! - H.265 keyframes are IRAP pictures read from the NAL headers, and RASL pictures are dropped
 //!   (see `h265.rs`): the leading pictures of open GOPs (only present with B-frames) are lost,
 //!   in exchange every GOP the pre-buffer holds decodes on its own, whichever one a clip starts at.
-//! - Wall-clock time: the session is anchored when its first keyframe arrives (`now` minus that
-//!   frame's media time), and each track's [`Timeline`] starts at the anchor plus the track's
-//!   first media time, so audio and video keep the offset the server's RTP-Info gave them. The
-//!   camera's RTCP clock is not used: camera clocks are often wrong, the local one is what motion
-//!   events are stamped with. "Arrives" is when vigil reads it, and TCP sessions are read only
+//! - Time: the session is anchored on our monotonic clock when its first keyframe arrives
+//!   (`now` minus that frame's media time), and each track's [`Timeline`] starts at the anchor
+//!   plus the track's first media time, so audio and video keep the offset the server's
+//!   RTP-Info gave them. From then on the [`Anchor`] slews the packets' times toward our clock,
+//!   at most 1 ms per second of media, as the camera's clock drifts from ours. The camera's RTCP
+//!   clock is not used: camera clocks are often wrong, ours is what motion events and deadlines
+//!   run on. "Arrives" is when vigil reads it, and TCP sessions are read only
 //!   every `live::READ_EVERY`: the first keyframe may have waited in the socket that long. So
 //!   each read until the session is anchored is held whole ([`FirstRead`]) and fed as if its
 //!   *last* frame, which arrived just before the read, arrived at the read: labels are then
@@ -22,9 +24,10 @@
 
 use std::sync::Arc;
 
+use vigil_core::anchor::Anchor;
 use vigil_core::packet::VIDEO_TIMESCALE;
 use vigil_core::packet::{AudioParams, StreamParams, TrackKind, VideoCodec, VideoParams};
-use vigil_core::time::{Time, MICROS_PER_SEC};
+use vigil_core::time::{Now, MICROS_PER_SEC};
 use vigil_core::timeline::Timeline;
 
 use super::h265::{self, Picture};
@@ -38,8 +41,8 @@ pub struct Feed {
     sent: Option<Arc<StreamParams>>,
     /// Video parameters known but not sent yet (waiting for a keyframe).
     pending: Option<VideoParams>,
-    /// Wall-clock time at media time 0.
-    anchor: Option<Time>,
+    /// Where media time 0 is on our monotonic clock, and the slew that keeps it there.
+    anchor: Option<Anchor>,
     video_line: Option<Timeline>,
     audio_line: Option<Timeline>,
 }
@@ -75,20 +78,20 @@ impl Feed {
     pub fn push(
         &mut self,
         frame: RawFrame,
-        now: Time,
+        now: Now,
         stats: &IngestStats,
         send: &mut dyn FnMut(SourceEvent) -> bool,
     ) -> bool {
         match frame {
             RawFrame::Video(v) => self.video(v, now, stats, send),
-            RawFrame::Audio(a) => self.audio(a, stats, send),
+            RawFrame::Audio(a) => self.audio(a, now, stats, send),
         }
     }
 
     fn video(
         &mut self,
         v: RawVideo,
-        now: Time,
+        now: Now,
         stats: &IngestStats,
         send: &mut dyn FnMut(SourceEvent) -> bool,
     ) -> bool {
@@ -134,7 +137,7 @@ impl Feed {
             });
             if self.sent.is_none() {
                 // Before the event goes out, so whoever sees it sees the stats say "up" too.
-                stats.up(now);
+                stats.up(now.wall);
             }
             self.sent = Some(params.clone());
             if !send(SourceEvent::Params(params)) {
@@ -142,17 +145,18 @@ impl Feed {
             }
         }
         let npt = rescale(v.npt, v.clock_rate, VIDEO_TIMESCALE);
-        let anchor = *self
-            .anchor
-            .get_or_insert_with(|| now.plus_micros(-micros(v.npt, v.clock_rate)));
         let audio_rate = self.audio_rate();
+        let anchor = self
+            .anchor
+            .get_or_insert_with(|| Anchor::new(now.mono, micros(v.npt, v.clock_rate)));
         let line = self.video_line.get_or_insert_with(|| {
-            let start = anchor.plus_micros(micros(npt, VIDEO_TIMESCALE));
+            let start = anchor.base().plus_micros(micros(npt, VIDEO_TIMESCALE));
             Timeline::new(start, VIDEO_TIMESCALE, audio_rate)
         });
-        let Ok(packet) = line.accept(TrackKind::Video, npt, keyframe, v.data) else {
+        let Ok(mut packet) = line.accept(TrackKind::Video, npt, keyframe, v.data) else {
             return true; // empty: nothing to record
         };
+        packet.time = anchor.stamp(TrackKind::Video, packet.time, now.mono);
         stats.packet(true, packet.data.len());
         send(SourceEvent::Packet(packet))
     }
@@ -160,25 +164,27 @@ impl Feed {
     fn audio(
         &mut self,
         a: RawAudio,
+        now: Now,
         stats: &IngestStats,
         send: &mut dyn FnMut(SourceEvent) -> bool,
     ) -> bool {
-        let (Some(anchor), false) = (self.anchor, self.pending.is_some()) else {
+        let rate = self.audio_rate();
+        let (Some(anchor), false) = (self.anchor.as_mut(), self.pending.is_some()) else {
             stats.update(|s| s.dropped_before_keyframe += 1);
             return true;
         };
         if a.loss > 0 {
             stats.update(|s| s.lost_rtp_packets += u64::from(a.loss));
         }
-        let rate = self.audio_rate();
         let npt = rescale(a.npt, a.clock_rate, rate);
         let line = self.audio_line.get_or_insert_with(|| {
-            let start = anchor.plus_micros(micros(npt, rate));
+            let start = anchor.base().plus_micros(micros(npt, rate));
             Timeline::new(start, VIDEO_TIMESCALE, rate)
         });
-        let Ok(packet) = line.accept(TrackKind::Audio, npt, true, a.data) else {
+        let Ok(mut packet) = line.accept(TrackKind::Audio, npt, true, a.data) else {
             return true;
         };
+        packet.time = anchor.stamp(TrackKind::Audio, packet.time, now.mono);
         stats.packet(false, packet.data.len());
         send(SourceEvent::Packet(packet))
     }
@@ -219,7 +225,7 @@ impl FirstRead {
     pub fn release(
         self,
         feed: &mut Feed,
-        now: Time,
+        now: Now,
         stats: &IngestStats,
         send: &mut dyn FnMut(SourceEvent) -> bool,
     ) -> bool {
@@ -257,6 +263,7 @@ fn rescale(ticks: i64, from: u32, to: u32) -> i64 {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use vigil_core::time::Time;
 
     fn vparams(codec: VideoCodec, width: u16) -> VideoParams {
         VideoParams {
@@ -313,12 +320,12 @@ mod tests {
         })
     }
 
-    /// Feeds frames arriving at the given wall times; returns what came out.
+    /// Feeds frames arriving at the given times; returns what came out.
     fn run(feed: &mut Feed, frames: Vec<(i64, RawFrame)>) -> Vec<SourceEvent> {
         let stats = IngestStats::new();
         let mut out = Vec::new();
         for (at_ms, f) in frames {
-            let now = Time::from_secs(1000).plus_micros(at_ms * 1000);
+            let now = Now::at(Time::from_secs(1000).plus_micros(at_ms * 1000));
             assert!(feed.push(f, now, &stats, &mut |e| {
                 out.push(e);
                 true
@@ -385,7 +392,7 @@ mod tests {
         }
         let stats = IngestStats::new();
         let mut out = Vec::new();
-        let now = Time::from_secs(1000).plus_micros(500_000);
+        let now = Now::at(Time::from_secs(1000).plus_micros(500_000));
         assert!(first.release(&mut feed, now, &stats, &mut |e| {
             out.push(e);
             true
@@ -455,7 +462,7 @@ mod tests {
             h265(15_000, 16, None), // BLA
         ];
         for (i, f) in frames.into_iter().enumerate() {
-            let now = Time::from_secs(1).plus_micros(i as i64 * 33_333);
+            let now = Now::at(Time::from_secs(1).plus_micros(i as i64 * 33_333));
             feed.push(f, now, &stats, &mut |e| {
                 out.push(e);
                 true
@@ -492,12 +499,42 @@ mod tests {
     }
 
     #[test]
+    fn a_drifting_camera_is_slewed_toward_our_clock() {
+        // Ten minutes of a camera whose clock runs 500 ppm fast: its media time ends 300 ms
+        // ahead of ours. Each frame arrives when our clock says it was sent.
+        let mut feed = Feed::new(None);
+        let stats = IngestStats::new();
+        let start = Time::from_secs(1000);
+        let (mut last, mut off) = (None, 0);
+        for k in 0..30 * 600i64 {
+            let ours = k * 1_000_000 / 30;
+            let npt = (ours + ours / 2_000) * 9 / 100;
+            let params = (k == 0).then(|| vparams(VideoCodec::H264, 320));
+            let now = Now::at(start.plus_micros(ours));
+            assert!(
+                feed.push(video(npt, k % 30 == 0, params), now, &stats, &mut |e| {
+                    if let SourceEvent::Packet(p) = e {
+                        assert!(last.is_none_or(|l| p.time > l), "time went back");
+                        last = Some(p.time);
+                        off = p.time.micros_since(now.mono);
+                    }
+                    true
+                })
+            );
+        }
+        assert!(
+            off.abs() <= 40_000,
+            "{off} µs off our clock (300 ms unslewed)"
+        );
+    }
+
+    #[test]
     fn a_gone_receiver_stops_the_feed() {
         let mut feed = Feed::new(None);
         let stats = IngestStats::new();
         let ok = feed.push(
             video(0, true, Some(vparams(VideoCodec::H264, 320))),
-            Time::ZERO,
+            Now::default(),
             &stats,
             &mut |_| false,
         );
