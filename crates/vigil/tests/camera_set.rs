@@ -7,7 +7,7 @@ mod common;
 mod rtsp_support;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 use rtsp_support::RtspServer;
@@ -220,4 +220,95 @@ fn restarting_one_camera_leaves_the_others_recording_without_a_gap() {
     }
     run.stop();
     drop(server);
+}
+
+/// The camera set in-process: stopping one camera closes its clip, publishes `Stopped` after
+/// every notice of its worker, frees its name, and leaves the other camera recording; starting
+/// it again works; an unknown name is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_one_camera_in_the_set_leaves_the_other_recording() {
+    use std::sync::Arc;
+    use vigil::camera::CameraMsg;
+    use vigil::notice::Notice;
+    use vigil::runtime::{CameraSetError, Runtime};
+    use vigil_core::recorder::MotionSource;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = format!(
+        "[server]\ndata_dir = \"{}\"\n[defaults]\npre_buffer_secs = 1\npost_buffer_secs = 1\n",
+        dir.path().display()
+    );
+    for (name, bytes) in [("a", SAMPLE_H264), ("b", SAMPLE_H264_AAC)] {
+        let p = dir.path().join(format!("{name}.mp4"));
+        std::fs::write(&p, bytes).unwrap();
+        cfg.push_str(&format!(
+            "[[camera]]\nname = \"{name}\"\nurl = \"file:{}\"\n",
+            p.display()
+        ));
+    }
+    let config = vigil::config::Config::parse(&cfg).unwrap();
+    let a_config = config.cameras[0].clone();
+    let rt = Runtime::start(config, Arc::new(vigil_core::time::SystemClock)).unwrap();
+    let h = rt.handle();
+    let mut notices = h.notices().subscribe("test", 1024);
+    let h2 = h.clone();
+    tokio::task::spawn_blocking(move || {
+        poll_until("both buffering", Duration::from_secs(20), || {
+            ["a", "b"]
+                .iter()
+                .all(|n| h2.camera(n).unwrap().status().buffer.duration_secs >= 1.0)
+                .then_some(())
+        });
+        for n in ["a", "b"] {
+            let msg = CameraMsg::MotionStart {
+                source: MotionSource::Api,
+                until: None,
+                received: Instant::now(),
+                camera_time: None,
+            };
+            assert!(h2.camera(n).unwrap().send(msg));
+        }
+        poll_until("both recording", Duration::from_secs(10), || {
+            ["a", "b"]
+                .iter()
+                .all(|n| h2.camera(n).unwrap().status().state == "RECORDING")
+                .then_some(())
+        });
+        h2.cameras().stop("a").unwrap();
+        assert!(h2.camera("a").is_none(), "a is gone from the set");
+        assert_eq!(h2.camera("b").unwrap().status().state, "RECORDING");
+        assert!(matches!(
+            h2.cameras().stop("a"),
+            Err(CameraSetError::NotFound(_))
+        ));
+        h2.cameras().start(a_config.clone()).unwrap();
+        assert!(matches!(
+            h2.cameras().start(a_config),
+            Err(CameraSetError::Exists(_))
+        ));
+        poll_until("a buffering again", Duration::from_secs(20), || {
+            (h2.camera("a").unwrap().status().state == "BUFFERING").then_some(())
+        });
+        assert_eq!(h2.camera("b").unwrap().status().state, "RECORDING");
+    })
+    .await
+    .unwrap();
+    // a's clip was closed before its Stopped notice; then it started again.
+    let mut seen = Vec::new();
+    while let Some(n) = notices.try_recv() {
+        if &*n.camera == "a" {
+            seen.push(match &n.notice {
+                Notice::ClipClosed(r) => format!("closed {:?}", r.close_reason),
+                Notice::Stopped { .. } => "stopped".into(),
+                Notice::Started { .. } => "started".into(),
+                _ => continue,
+            });
+        }
+    }
+    assert_eq!(
+        seen,
+        ["closed Some(\"shutdown\")", "stopped", "started"],
+        "{seen:?}"
+    );
+    rt.shutdown().await;
 }

@@ -220,26 +220,37 @@ pub async fn serve(
     Ok(())
 }
 
-/// Resolves on Ctrl-C, SIGTERM, or after `after` (if given).
-pub async fn shutdown_signal(after: Option<std::time::Duration>) {
-    let timer = async {
-        match after {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    let term = async {
-        #[cfg(unix)]
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+/// Resolves when the signal `s` comes (never without one).
+async fn wait(s: Option<&mut tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
             s.recv().await;
-            return;
         }
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        _ = timer => {},
-        _ = term => {},
-        _ = tokio::signal::ctrl_c() => {},
+        None => std::future::pending::<()>().await,
+    }
+}
+
+/// Resolves on Ctrl-C, SIGTERM, or after `after` (if given).
+pub fn shutdown_signal(
+    after: Option<std::time::Duration>,
+) -> impl std::future::Future<Output = ()> + Send {
+    // The handlers are installed here, before anyone is told the server is up: a SIGTERM sent
+    // right after the "status page on" line must not find the default action (death, with
+    // the open clips left torn) still in place.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
+    async move {
+        let timer = async {
+            match after {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = timer => {},
+            _ = wait(term.as_mut()) => {},
+            _ = wait(int.as_mut()) => {},
+        }
     }
 }
