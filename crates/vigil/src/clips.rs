@@ -76,10 +76,6 @@ impl ClipStore {
         ClipStore { root: root.into() }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// A fresh path for a clip of `camera` opened at `at` for motion event `event`; creates the
     /// day directory. The name is unique: an existing file gets a numeric suffix instead.
     pub fn new_clip_path(&self, camera: &str, at: Time, event: u64) -> io::Result<PathBuf> {

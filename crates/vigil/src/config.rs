@@ -302,7 +302,6 @@ pub struct Config {
     pub storage: StorageConfig,
     pub clips_root: PathBuf,
     pub pool_limit: u64,
-    pub defaults: RecordingSettings,
     pub cameras: Vec<CameraConfig>,
 }
 
@@ -432,7 +431,6 @@ impl Config {
             storage: raw.storage,
             clips_root,
             pool_limit: raw.buffer_pool.limit.0,
-            defaults,
             cameras,
         })
     }

@@ -107,7 +107,6 @@ pub fn demo_config(opts: &DemoOptions) -> anyhow::Result<Config> {
         storage: Default::default(),
         clips_root: opts.data_dir.join("clips"),
         pool_limit: DEFAULT_POOL_BYTES,
-        defaults: demo_settings(),
         cameras,
     })
 }
