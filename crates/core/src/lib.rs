@@ -12,14 +12,18 @@
 //! - [`fmp4`]: the fragmented-MP4 clip writer, torn-tail recovery, a box-tree dump, and a small MP4
 //!   reader for the looping-file source.
 //!
-//! Support: [`time`] (the injected [`time::Clock`]) and [`settings`] (per-camera settings and their
-//! ranges). No tokio, no sockets, no clock of its own: the `vigil` crate drives all of this.
+//! Support: [`time`] (the injected [`time::Clock`]), [`settings`] (per-camera settings and their
+//! ranges), and for the I/O drivers above: [`backoff`] (every retry loop's delays) and [`rng`]
+//! (seedable jitter and nonces). No tokio, no sockets, no clock of its own: the `vigil` crate
+//! drives all of this.
 
+pub mod backoff;
 pub mod fmp4;
 pub mod packet;
 pub mod pool;
 pub mod prebuffer;
 pub mod recorder;
+pub mod rng;
 pub mod settings;
 pub mod time;
 pub mod timeline;

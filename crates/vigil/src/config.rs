@@ -96,6 +96,16 @@ pub enum MinFree {
     Percent(f64),
 }
 
+impl MinFree {
+    /// The free bytes wanted on a filesystem of `total_bytes` (retention's rule and its alert).
+    pub fn bytes(self, total_bytes: u64) -> u64 {
+        match self {
+            MinFree::Bytes(b) => b,
+            MinFree::Percent(p) => (total_bytes as f64 * p / 100.0) as u64,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for MinFree {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match RawSize::deserialize(d)? {
@@ -116,6 +126,8 @@ impl<'de> Deserialize<'de> for MinFree {
     }
 }
 
+/// How RTP travels. TCP (interleaved in the RTSP connection) is the default: it passes NATs and
+/// firewalls and loses nothing; UDP is there for cameras whose TCP mode is broken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {

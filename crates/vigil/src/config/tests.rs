@@ -108,6 +108,14 @@ fn cameras_need_a_name_a_source_and_distinct_names() {
 }
 
 #[test]
+fn min_free_is_bytes_or_a_share_of_the_disk() {
+    assert_eq!(MinFree::Bytes(1_000).bytes(10_000), 1_000);
+    assert_eq!(MinFree::Bytes(1_000).bytes(0), 1_000);
+    assert_eq!(MinFree::Percent(7.0).bytes(10_000), 700);
+    assert_eq!(MinFree::Percent(100.0).bytes(1 << 40), 1 << 40);
+}
+
+#[test]
 fn sizes_parse_with_units() {
     for (s, v) in [
         ("4096", 4096),
