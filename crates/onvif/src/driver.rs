@@ -30,7 +30,7 @@ pub struct CameraConfig {
     pub device_url: String,
     pub username: String,
     pub password: String,
-    /// Motion topics beyond SPEC's defaults, e.g. `tns1:VideoAnalytics/tnshik:MotionAlarm`.
+    /// Motion topics beyond the default ones (docs/onvif.md, "Topics"), e.g. `tns1:VideoAnalytics/tnshik:MotionAlarm`.
     pub extra_topics: Vec<MotionTopic>,
     /// Answer a `401 Basic` challenge (off by default: it sends the password in clear).
     pub allow_basic_auth: bool,

@@ -1,4 +1,4 @@
-//! The configuration file (TOML), as SPEC gives it. Strict: an unknown key or a bad value stops
+//! The configuration file (TOML), as docs/CONFIG.md gives it. Strict: an unknown key or a bad value stops
 //! vigil at start with a message naming the key (`camera[2].pre_buffer_secs: must be between 0
 //! and 60 (got 90)`), because a typo silently ignored is a camera silently not recorded.
 

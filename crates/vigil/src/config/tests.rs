@@ -1,6 +1,7 @@
 use super::*;
 
-const SPEC_EXAMPLE: &str = r#"
+/// The example at the top of docs/CONFIG.md.
+const CONFIG_MD_EXAMPLE: &str = r#"
 [server]
 listen = "127.0.0.1:8080"
 data_dir = "./vigil-data"          # catalog, spool
@@ -36,8 +37,8 @@ fn err(text: &str) -> String {
 }
 
 #[test]
-fn spec_example_parses_with_defaults_inherited() {
-    let c = Config::parse(SPEC_EXAMPLE).unwrap();
+fn config_md_example_parses_with_defaults_inherited() {
+    let c = Config::parse(CONFIG_MD_EXAMPLE).unwrap();
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.storage.max_bytes, Some(ByteSize(500_000_000_000)));
     assert_eq!(c.storage.min_free, Some(MinFree::Percent(5.0)));
