@@ -1,4 +1,4 @@
-//! Every reply captured from a real camera (tests/samples/, copied from shared/onvif-samples)
+//! Every reply captured from a real camera (tests/samples/, described in its README.md)
 //! parses, with the fields that matter checked per vendor.
 
 use std::path::PathBuf;
