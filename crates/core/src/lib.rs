@@ -14,15 +14,19 @@
 //!   reader for the looping-file source.
 //!
 //! Support: [`time`] (the injected [`time::Clock`]: a monotonic clock for deadlines and packets'
-//! times, the wall clock for labels) and [`settings`] (per-camera settings and their
-//! ranges). No tokio, no sockets, no clock of its own: the `vigil` crate drives all of this.
+//! times, the wall clock for labels), [`anchor`] (a live session's place on that clock),
+//! [`settings`] (per-camera settings and their ranges), and for the I/O drivers above:
+//! [`backoff`] (every retry loop's delays) and [`rng`] (seedable jitter and nonces). No tokio, no
+//! sockets, no clock of its own: the `vigil` crate drives all of this.
 
 pub mod anchor;
+pub mod backoff;
 pub mod fmp4;
 pub mod packet;
 pub mod pool;
 pub mod prebuffer;
 pub mod recorder;
+pub mod rng;
 pub mod settings;
 pub mod time;
 pub mod timeline;

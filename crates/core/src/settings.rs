@@ -1,4 +1,4 @@
-//! Per-camera motion-recording settings, with the ranges SPEC gives them.
+//! Per-camera motion-recording settings and their ranges (docs/CONFIG.md).
 //!
 //! The same struct backs the config file's `[defaults]` / `[[camera]]` keys and the API's
 //! `/api/motion_recording/config/{camera}` body, so a value is checked in exactly one place and the

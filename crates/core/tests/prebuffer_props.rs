@@ -1,7 +1,7 @@
 //! Properties of the window rule, checked against a model on random streams: random GOP lengths
 //! (1–90 frames), frame intervals, interleaved audio, windows 0–60 s and flush times ≥ newest.
 //!
-//! The model is the SPEC guarantee itself: after each push the buffer holds exactly the input from
+//! The model is the window guarantee itself (docs/design.md#pre-event-buffer): after each push the buffer holds exactly the input from
 //! the latest keyframe at or before newest − window (or the first keyframe) to the newest packet;
 //! a flush at T returns exactly the input from the latest keyframe at or before T − window (or the
 //! oldest held) to the newest packet, byte for byte.

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
+use vigil_core::rng::SplitMix64;
 use vigil_core::time::{Clock, SystemClock, Time};
 
 pub use dialect::{Bools, Message, TopicSpec, Vendor};
@@ -127,20 +128,12 @@ struct State {
     down_until: Option<tokio::time::Instant>,
     recent_nonces: VecDeque<String>,
     digest_nonce: String,
-    rng: u64,
+    rng: SplitMix64,
 }
 
 impl State {
     fn random_hex(&mut self) -> String {
-        let mut out = String::new();
-        for _ in 0..2 {
-            self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.rng;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            out.push_str(&format!("{:016x}", z ^ (z >> 31)));
-        }
-        out
+        format!("{:016x}{:016x}", self.rng.next_u64(), self.rng.next_u64())
     }
 
     fn motion_topics(&self) -> Vec<TopicSpec> {
@@ -219,7 +212,7 @@ impl SimCamera {
             down_until: None,
             recent_nonces: VecDeque::new(),
             digest_nonce: String::new(),
-            rng: seed,
+            rng: SplitMix64::new(seed),
         };
         state.digest_nonce = state.random_hex();
         let shared = Arc::new(Shared {

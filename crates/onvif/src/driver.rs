@@ -9,15 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use vigil_core::rng::{random_seed, SplitMix64};
 use vigil_core::time::{Clock, Time};
 
 use crate::error::Error;
 use crate::health::{Health, SubscriptionState};
 use crate::http::HttpClient;
 use crate::ops::{self, Op};
-use crate::pullpoint::{
-    HttpReply, Input, MotionEvent, Now, Output, PullPoint, PullPointConfig, Rng,
-};
+use crate::pullpoint::{HttpReply, Input, MotionEvent, Now, Output, PullPoint, PullPointConfig};
 use crate::security::UsernameToken;
 use crate::soap::{self, Envelope};
 use crate::topics::{MotionMatcher, MotionTopic};
@@ -31,7 +30,7 @@ pub struct CameraConfig {
     pub device_url: String,
     pub username: String,
     pub password: String,
-    /// Motion topics beyond SPEC's defaults, e.g. `tns1:VideoAnalytics/tnshik:MotionAlarm`.
+    /// Motion topics beyond the default ones (docs/onvif.md, "Topics"), e.g. `tns1:VideoAnalytics/tnshik:MotionAlarm`.
     pub extra_topics: Vec<MotionTopic>,
     /// Answer a `401 Basic` challenge (off by default: it sends the password in clear).
     pub allow_basic_auth: bool,
@@ -77,18 +76,6 @@ impl CameraConfig {
     }
 }
 
-fn random_seed() -> u64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        // No OS randomness: still differ between cameras and runs.
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        return t.as_nanos() as u64 ^ (&b as *const _ as u64);
-    }
-    u64::from_le_bytes(b)
-}
-
 fn now(clock: &dyn Clock) -> Now {
     Now {
         mono: tokio::time::Instant::now().into_std(),
@@ -108,7 +95,7 @@ pub async fn run_events(
     health: watch::Sender<Health>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let seed = random_seed();
+    let seed = random_seed(&cfg.device_url);
     let http = HttpClient::new(
         &cfg.username,
         &cfg.password,
@@ -217,18 +204,18 @@ struct Session {
     cfg: CameraConfig,
     clock: Arc<dyn Clock>,
     http: HttpClient,
-    rng: Rng,
+    rng: SplitMix64,
     offset_us: i64,
 }
 
 impl Session {
     fn new(cfg: &CameraConfig, clock: Arc<dyn Clock>) -> Session {
-        let seed = random_seed();
+        let seed = random_seed(&cfg.device_url);
         Session {
             http: HttpClient::new(&cfg.username, &cfg.password, cfg.allow_basic_auth, seed),
             cfg: cfg.clone(),
             clock,
-            rng: Rng::new(seed ^ 0x51),
+            rng: SplitMix64::new(seed ^ 0x51),
             offset_us: 0,
         }
     }

@@ -51,13 +51,6 @@ impl SoapFault {
             || self.has("FailedAuthentication")
             || self.http_status == Some(401)
     }
-
-    /// The subscription is gone (expired, or the camera rebooted).
-    pub fn is_resource_unknown(&self) -> bool {
-        self.has("ResourceUnknown")
-            || self.has("ResourceUnknownFault")
-            || self.reason.contains("ResourceUnknown")
-    }
 }
 
 impl fmt::Display for SoapFault {
@@ -101,19 +94,6 @@ pub enum Error {
     Url(String),
     #[error("the camera offers no {0} service")]
     NoService(&'static str),
-}
-
-impl Error {
-    pub fn fault(&self) -> Option<&SoapFault> {
-        match self {
-            Error::Fault(f) => Some(f),
-            _ => None,
-        }
-    }
-
-    pub fn is_resource_unknown(&self) -> bool {
-        self.fault().is_some_and(SoapFault::is_resource_unknown)
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

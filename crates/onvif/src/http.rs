@@ -14,7 +14,9 @@ use tokio::net::TcpStream;
 
 use crate::digest::{self, Challenge};
 use crate::error::Error;
-use crate::pullpoint::{HttpReply, Rng};
+use vigil_core::rng::SplitMix64;
+
+use crate::pullpoint::HttpReply;
 
 /// Replies larger than this are refused (a PullMessagesResponse with 100 messages is ~100 KiB).
 pub const MAX_REPLY_BYTES: usize = 4 << 20;
@@ -24,7 +26,7 @@ struct AuthState {
     challenge: Option<Challenge>,
     nc: u32,
     basic: bool,
-    rng: Rng,
+    rng: SplitMix64,
 }
 
 /// Cheap to clone; clones share the remembered challenge.
@@ -85,7 +87,7 @@ impl HttpClient {
                 challenge: None,
                 nc: 0,
                 basic: false,
-                rng: Rng::new(seed),
+                rng: SplitMix64::new(seed),
             })),
         }
     }

@@ -351,16 +351,6 @@ pub fn parse_renew(body: &Element) -> Result<RenewResponse, Error> {
     })
 }
 
-pub fn parse_unsubscribe(body: &Element) -> Result<(), Error> {
-    expect(
-        body,
-        &[ns::WSNT, ns::TEV],
-        "UnsubscribeResponse",
-        Op::Unsubscribe,
-    )
-    .map(|_| ())
-}
-
 /// Repairs an XAddr a camera got wrong (`http://ip:8106:8106/…`): when it does not parse as a
 /// URL, the device URL's scheme and authority are used with the XAddr's path.
 pub fn fix_xaddr(device_url: &str, xaddr: &str) -> String {

@@ -27,6 +27,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use vigil_core::backoff;
+use vigil_core::rng::SplitMix64;
 use vigil_core::time::Time;
 
 use crate::error::Error;
@@ -188,38 +190,6 @@ struct InFlight {
     deadline: Instant,
 }
 
-/// SplitMix64: small, seedable, good enough for jitter, nonces and message ids.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn bytes16(&mut self) -> [u8; 16] {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.next_u64().to_le_bytes());
-        b[8..].copy_from_slice(&self.next_u64().to_le_bytes());
-        b
-    }
-}
-
-/// The `n`th retry delay (0-based): `base·2ⁿ` capped at `cap`, then jittered into
-/// `[d/2, d]` by `r` (uniform u64).
-pub fn backoff_delay(base: Duration, cap: Duration, n: u32, r: u64) -> Duration {
-    let d = base.saturating_mul(1u32 << n.min(20)).min(cap);
-    let half = d / 2;
-    let frac = (r >> 11) as f64 / (1u64 << 53) as f64;
-    half + half.mul_f64(frac)
-}
-
 /// One camera's PullPoint client. See the module docs.
 #[derive(Debug)]
 pub struct PullPoint {
@@ -230,7 +200,7 @@ pub struct PullPoint {
     wake: Option<Instant>,
     out: VecDeque<Output>,
     next_id: u64,
-    rng: Rng,
+    rng: SplitMix64,
     clock_offset_us: i64,
     event_xaddr: Option<String>,
     failures: u32,
@@ -241,7 +211,7 @@ pub struct PullPoint {
 
 impl PullPoint {
     pub fn new(cfg: PullPointConfig, now: Now) -> Self {
-        let rng = Rng::new(cfg.seed);
+        let rng = SplitMix64::new(cfg.seed);
         let mut pp = PullPoint {
             cfg,
             stage: Stage::Connecting(Step::Clock),
@@ -484,7 +454,7 @@ impl PullPoint {
         self.health.last_error = Some(err.to_string());
         self.health.last_error_at = Some(now.wall);
         self.health.subscription = None;
-        let delay = backoff_delay(
+        let delay = backoff::delay(
             self.cfg.backoff_base,
             self.cfg.backoff_cap,
             self.failures,

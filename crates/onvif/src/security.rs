@@ -15,8 +15,6 @@ use crate::xml::{escape, ns, Element};
 
 pub const PASSWORD_DIGEST_TYPE: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest";
-pub const PASSWORD_TEXT_TYPE: &str =
-    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText";
 pub const BASE64_ENCODING_TYPE: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary";
 

@@ -219,14 +219,6 @@ pub fn parse_reply(status: u16, body: &str) -> Result<Reply, Error> {
     })
 }
 
-/// The fault of a reply, for callers that want the typed fault of a document (tests, sim).
-pub fn fault_of(doc: &xml::Document, http_status: Option<u16>) -> Option<SoapFault> {
-    let (_, body) = split_envelope(doc)?;
-    let f = body.children.first()?;
-    f.is_any(&envelope_ns(), "Fault")
-        .then(|| parse_fault(f, http_status))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -161,7 +161,7 @@ impl MotionTopic {
     }
 }
 
-/// SPEC's default motion topics.
+/// The default motion topics (docs/onvif.md, "Topics").
 pub fn default_motion_topics() -> Vec<MotionTopic> {
     vec![
         MotionTopic::new(

@@ -304,11 +304,6 @@ fn predefined_entity(name: &str) -> Option<char> {
     })
 }
 
-/// Parses XML bytes (invalid UTF-8 is replaced, not refused).
-pub fn parse_bytes(input: &[u8]) -> Result<Document, XmlError> {
-    parse(&String::from_utf8_lossy(input))
-}
-
 /// Parses a document or fragment into a [`Document`]. Errors only for XML that cannot be
 /// tokenised at all (an unterminated tag, a malformed attribute, too deep, too many elements).
 pub fn parse(input: &str) -> Result<Document, XmlError> {

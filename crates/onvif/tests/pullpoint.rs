@@ -3,11 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use vigil_core::backoff::delay as backoff_delay;
 use vigil_core::time::Time;
 use vigil_onvif::ops::Op;
-use vigil_onvif::pullpoint::{
-    backoff_delay, HttpReply, Input, Now, Output, PullPoint, PullPointConfig, Request,
-};
+use vigil_onvif::pullpoint::{HttpReply, Input, Now, Output, PullPoint, PullPointConfig, Request};
 use vigil_onvif::time::{format_datetime_secs, parse_datetime};
 use vigil_onvif::{Error, MotionEvent, SubscriptionState};
 

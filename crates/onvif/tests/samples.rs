@@ -1,4 +1,4 @@
-//! Every reply captured from a real camera (tests/samples/, copied from shared/onvif-samples)
+//! Every reply captured from a real camera (tests/samples/, described in its README.md)
 //! parses, with the fields that matter checked per vendor.
 
 use std::path::PathBuf;
@@ -299,7 +299,7 @@ fn axis_pull_point_reference_parameters_and_faults() {
     let f = fault("axis-ptz-fault-pullmessages-invalidargs.xml", 400);
     assert_eq!(f.subcodes, vec!["ter:InvalidArgs".to_string()]);
     assert_eq!(f.reason, "");
-    assert!(f.has("InvalidArgs") && !f.is_resource_unknown() && !f.is_not_authorized());
+    assert!(f.has("InvalidArgs") && !f.has("ResourceUnknown") && !f.is_not_authorized());
     let f = fault(
         "axis-ptz-fault-createpullpointsubscription-subscribecreationfailed.xml",
         500,

@@ -30,15 +30,12 @@ pub fn safe_name(camera: &str) -> String {
     }
     if s != camera {
         s.push('-');
-        s.push_str(&format!("{:08x}", fnv1a(camera.as_bytes()) as u32));
+        s.push_str(&format!(
+            "{:08x}",
+            crate::util::fnv1a(camera.as_bytes()) as u32
+        ));
     }
     s
-}
-
-fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 /// `YYYY-MM-DD` and `YYYYMMDDTHHMMSSZ` of a time, UTC.
@@ -74,10 +71,6 @@ pub struct ClipStore {
 impl ClipStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         ClipStore { root: root.into() }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// A fresh path for a clip of `camera` opened at `at` for motion event `event`; creates the

@@ -1,4 +1,4 @@
-//! The configuration file (TOML), as SPEC gives it. Strict: an unknown key or a bad value stops
+//! The configuration file (TOML), as docs/CONFIG.md gives it. Strict: an unknown key or a bad value stops
 //! vigil at start with a message naming the key (`camera[2].pre_buffer_secs: must be between 0
 //! and 60 (got 90)`), because a typo silently ignored is a camera silently not recorded.
 
@@ -96,6 +96,16 @@ pub enum MinFree {
     Percent(f64),
 }
 
+impl MinFree {
+    /// The free bytes wanted on a filesystem of `total_bytes` (retention's rule and its alert).
+    pub fn bytes(self, total_bytes: u64) -> u64 {
+        match self {
+            MinFree::Bytes(b) => b,
+            MinFree::Percent(p) => (total_bytes as f64 * p / 100.0) as u64,
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for MinFree {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match RawSize::deserialize(d)? {
@@ -116,6 +126,8 @@ impl<'de> Deserialize<'de> for MinFree {
     }
 }
 
+/// How RTP travels. TCP (interleaved in the RTSP connection) is the default: it passes NATs and
+/// firewalls and loses nothing; UDP is there for cameras whose TCP mode is broken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
@@ -372,7 +384,6 @@ pub struct Config {
     pub storage: StorageConfig,
     pub clips_root: PathBuf,
     pub pool_limit: u64,
-    pub defaults: RecordingSettings,
     pub cameras: Vec<CameraConfig>,
 }
 
@@ -503,7 +514,6 @@ impl Config {
             storage: raw.storage,
             clips_root,
             pool_limit: raw.buffer_pool.limit.0,
-            defaults,
             cameras,
         })
     }

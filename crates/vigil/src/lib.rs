@@ -21,6 +21,7 @@
 //!   the writer that turns notices into rows.
 //! - [`retention`]: which clips to delete (age, total bytes, free disk) and deleting them safely.
 //! - [`config`]: the configuration file.
+//! - [`util`]: the few helpers several of the above share (FNV-1a, hiding URL passwords).
 //!
 //! The heart (pre-buffer, pool, recorder, fMP4) is in `vigil-core`; the ONVIF client in
 //! `vigil-onvif`; this crate is wiring. docs/data-flow.md draws the picture.
@@ -35,3 +36,4 @@ pub mod ingest;
 pub mod notice;
 pub mod retention;
 pub mod runtime;
+pub mod util;

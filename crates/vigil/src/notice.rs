@@ -96,27 +96,6 @@ pub enum Notice {
     },
 }
 
-impl Notice {
-    /// A short stable name of the kind, for logs, metrics and JSON.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Notice::Started { .. } => "started",
-            Notice::Stopped { .. } => "stopped",
-            Notice::State { .. } => "state",
-            Notice::MotionStarted { .. } => "motion_started",
-            Notice::MotionOverlap { .. } => "motion_overlap",
-            Notice::MotionEnded { .. } => "motion_ended",
-            Notice::ClipOpened(_) => "clip_opened",
-            Notice::ClipStarted(_) => "clip_started",
-            Notice::ClipClosed(_) => "clip_closed",
-            Notice::ClipDiscarded(_) => "clip_discarded",
-            Notice::WriteFailed { .. } => "write_failed",
-            Notice::Stream { .. } => "stream",
-            Notice::EventClient { .. } => "event_client",
-        }
-    }
-}
-
 /// A notice as published: which camera, and its place in the bus's order.
 #[derive(Debug)]
 pub struct CameraNotice {

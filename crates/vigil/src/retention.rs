@@ -137,11 +137,10 @@ pub fn plan(
         .filter(|c| gone.contains(&c.id))
         .map(|c| c.bytes)
         .sum();
-    let min_free = match (policy.min_free, disk) {
-        (Some(MinFree::Bytes(b)), Some(_)) => Some(b),
-        (Some(MinFree::Percent(p)), Some(d)) => Some((d.total_bytes as f64 * p / 100.0) as u64),
-        _ => None,
-    };
+    let min_free = policy
+        .min_free
+        .zip(disk)
+        .map(|(m, d)| m.bytes(d.total_bytes));
     let candidates: Vec<&ClipRow> = by_age
         .iter()
         .copied()

@@ -129,16 +129,4 @@ impl Fmp4Error {
             source,
         }
     }
-
-    /// True when the error means the storage is full (no space, quota, file size limit): the
-    /// caller should close the clip and raise a disk-full alert.
-    pub fn is_storage_full(&self) -> bool {
-        match self {
-            Fmp4Error::Io { source, .. } => matches!(
-                source.raw_os_error(),
-                Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)
-            ),
-            _ => false,
-        }
-    }
 }

@@ -13,7 +13,7 @@
 //! and shrunk to fit when the GOP completes (`gop.rs`).
 //!
 //! ## The window rule
-//! Guarantee (SPEC): a flush at T starts on a keyframe at or before T − window (once the stream has
+//! Guarantee (docs/design.md#pre-event-buffer): a flush at T starts on a keyframe at or before T − window (once the stream has
 //! run that long and the pool allows), and no more than one GOP earlier. So:
 //! - after each push, while the buffer has ≥ 2 GOPs and the *second*-oldest starts at or before
 //!   newest − window, the oldest is evicted (no later flush can start on it);

@@ -1,6 +1,6 @@
 //! The disk spool: a camera's directory of segment files.
 //!
-//! SPEC says "a spool file per camera"; we read that as a spool *directory* per camera
+//! One spool per camera (docs/design.md#pre-event-buffer): a *directory* per camera
 //! (`BufferConfig::spool_dir`) holding segment files, so space comes back as GOPs are evicted
 //! instead of one file growing forever:
 //!

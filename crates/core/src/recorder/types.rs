@@ -11,7 +11,7 @@ use crate::time::Time;
 /// within this long, a [`Input::Tick`] closes it anyway (a camera that stalls must not hold a clip open).
 pub const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
-/// The four recorder states (SPEC "Recorder state machine").
+/// The four recorder states (docs/state-machine.md).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum State {
     /// Stream down, recording disabled, or shut down: nothing buffered, nothing written.
@@ -101,7 +101,7 @@ impl RecorderConfig {
 }
 
 impl Default for RecorderConfig {
-    /// The SPEC defaults: enabled, 10 s post-roll, 300 s clips, 120 s motion timeout.
+    /// The defaults of docs/CONFIG.md: enabled, 10 s post-roll, 300 s clips, 120 s motion timeout.
     fn default() -> Self {
         RecorderConfig::from_settings(&RecordingSettings::default())
     }

@@ -103,10 +103,6 @@ pub fn close(reason: CloseReason) -> Action {
     Action::CloseClip { reason }
 }
 
-pub fn route(r: PacketRoute) -> Action {
-    Action::Route(r)
-}
-
 pub const WRITE: Action = Action::Route(PacketRoute::Write);
 pub const BUFFER: Action = Action::Route(PacketRoute::Buffer);
 pub const DROP_IDLE: Action = Action::Route(PacketRoute::Drop(DropWhy::Idle));

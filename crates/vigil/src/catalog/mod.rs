@@ -21,7 +21,6 @@ mod sink;
 pub use clips::{CameraUsage, ClipFacts, ClipFilter, ClipRow, NewClip};
 pub use events::{EventFilter, EventRow};
 pub use reconcile::ReconcileReport;
-pub use settings::StoredSettings;
 pub use sink::CatalogWriter;
 
 use std::path::{Path, PathBuf};
@@ -91,20 +90,10 @@ impl Catalog {
         Ok(cat)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock can't leave SQLite half-written (each call is one
         // statement or one transaction), so a poisoned lock is safe to keep using.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn schema_version(&self) -> Result<u32> {
-        Ok(self
-            .conn()
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     fn migrate(&self) -> Result<()> {

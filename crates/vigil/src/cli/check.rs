@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use vigil_core::time::{Clock, SystemClock};
 
-use crate::config::{CameraConfig, Config, Transport};
+use crate::config::{CameraConfig, Config};
 use crate::ingest::rtsp::{self, RtspConfig};
 
 /// One line per finding; returns whether everything worked.
@@ -99,10 +99,7 @@ async fn check_camera(
             let mut cfg = RtspConfig::new(u);
             cfg.username = cam.username.clone();
             cfg.password = cam.password.clone();
-            cfg.transport = match cam.transport {
-                Transport::Tcp => rtsp::Transport::Tcp,
-                Transport::Udp => rtsp::Transport::Udp,
-            };
+            cfg.transport = cam.transport;
             match rtsp::describe(&cfg).await {
                 Ok(s) => out(format!(
                     "{}: RTSP ok ({}): {} {}x{}{}{}",

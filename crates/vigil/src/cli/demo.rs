@@ -5,7 +5,8 @@
 //! whose cameras have `file:` URLs (the samples, written into the data dir).
 //! A scripted motion pattern exercises every interesting transition: an event whose motion ends and
 //! comes back during the post-roll (same clip), an overlapping API pulse (same clip), and a later
-//! separate event (new clip). Clips land under `DIR/clips`; the status page is on `--listen`.
+//! separate event (new clip). Clips land under `DIR/clips`; the web UI and the API are on
+//! `--listen`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -107,7 +108,6 @@ pub fn demo_config(opts: &DemoOptions) -> anyhow::Result<Config> {
         storage: Default::default(),
         clips_root: opts.data_dir.join("clips"),
         pool_limit: DEFAULT_POOL_BYTES,
-        defaults: demo_settings(),
         cameras,
     })
 }

@@ -35,7 +35,7 @@ enum Cmd {
         /// Where the demo keeps its data; clips go under DIR/clips.
         #[arg(long, default_value = "./vigil-demo")]
         data_dir: PathBuf,
-        /// Address of the status page.
+        /// Address of the web UI and the HTTP API.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         /// Stop on its own after this many seconds, closing clips cleanly.
@@ -52,7 +52,8 @@ enum Cmd {
     /// Cut a clip's torn tail back to its last whole fragment (after a crash).
     Recover { file: PathBuf },
     /// Rewrite an MP4 (H.264/H.265, AAC) as a vigil clip: the recording path without a camera.
-    /// Prints the time it took; `bench/remux_vs_ffmpeg.py` compares it with `ffmpeg -c copy`.
+    /// Prints the time it took, to compare with `ffmpeg -c copy`.
+    // The repository's bench/remux_vs_ffmpeg.py runs that comparison.
     Remux { input: PathBuf, output: PathBuf },
 }
 

@@ -1,6 +1,7 @@
 use super::*;
 
-const SPEC_EXAMPLE: &str = r#"
+/// The example at the top of docs/CONFIG.md.
+const CONFIG_MD_EXAMPLE: &str = r#"
 [server]
 listen = "127.0.0.1:8080"
 data_dir = "./vigil-data"          # catalog, spool
@@ -36,8 +37,8 @@ fn err(text: &str) -> String {
 }
 
 #[test]
-fn spec_example_parses_with_defaults_inherited() {
-    let c = Config::parse(SPEC_EXAMPLE).unwrap();
+fn config_md_example_parses_with_defaults_inherited() {
+    let c = Config::parse(CONFIG_MD_EXAMPLE).unwrap();
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.storage.max_bytes, Some(ByteSize(500_000_000_000)));
     assert_eq!(c.storage.min_free, Some(MinFree::Percent(5.0)));
@@ -54,7 +55,6 @@ fn spec_example_parses_with_defaults_inherited() {
 fn empty_file_is_all_defaults() {
     let c = Config::parse("").unwrap();
     assert_eq!(c.clips_root, PathBuf::from("./vigil-data/clips"));
-    assert_eq!(c.defaults, RecordingSettings::default());
     assert!(c.cameras.is_empty());
 }
 
@@ -106,6 +106,14 @@ fn cameras_need_a_name_a_source_and_distinct_names() {
     let bad = err("[[camera]]\nname = \"a\"\nonvif = \"http://h/\"\nonvif_topics = [\"tns1:VideoAnalytics/tnshik:MotionAlarm\", \"tns1:RuleEngine//CellMotionDetector\"]");
     assert!(bad.starts_with("camera[0].onvif_topics[1]:"), "{bad}");
     assert!(bad.contains("tns1:RuleEngine//CellMotionDetector"), "{bad}");
+}
+
+#[test]
+fn min_free_is_bytes_or_a_share_of_the_disk() {
+    assert_eq!(MinFree::Bytes(1_000).bytes(10_000), 1_000);
+    assert_eq!(MinFree::Bytes(1_000).bytes(0), 1_000);
+    assert_eq!(MinFree::Percent(7.0).bytes(10_000), 700);
+    assert_eq!(MinFree::Percent(100.0).bytes(1 << 40), 1 << 40);
 }
 
 #[test]

@@ -72,12 +72,9 @@ pub fn routes() -> Router<Http> {
         )
 }
 
-/// FNV-1a: a validator that changes whenever the embedded file does.
+/// A validator that changes whenever the embedded file does.
 fn etag(bytes: &[u8]) -> String {
-    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("\"{h:016x}\"")
+    format!("\"{:016x}\"", crate::util::fnv1a(bytes))
 }
 
 fn serve(name: &str, req: &HeaderMap) -> Response {

@@ -11,10 +11,10 @@
 //! - `source`: the two small traits retina hides behind ([`RtspOpener`], [`RtspSession`]), so the
 //!   loop is tested with scripted sessions; `client`: their retina implementation.
 //! - `feed`: one session's frames → events (keyframe gate, parameter changes, time anchored on
-//!   our monotonic clock and slewed toward it);
-//!   `h265`: IRAP/RASL classification; `backoff`; `stats`: what the API shows of a camera's ingest.
+//!   our monotonic clock and slewed toward it); `h265`: IRAP/RASL classification; `stats`: what
+//!   the API shows of a camera's ingest. The backoff is `vigil_core::backoff`, the one every
+//!   retry loop uses (docs/design.md#retries).
 
-mod backoff;
 mod client;
 mod feed;
 pub mod h265;
@@ -26,40 +26,20 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::{timeout, Instant};
 use tracing::{info, warn};
+use vigil_core::backoff::Backoff;
 use vigil_core::packet::{AudioParams, VideoParams};
+use vigil_core::rng::random_seed;
 use vigil_core::time::{Clock, Now};
 
-pub use backoff::Backoff;
+pub use crate::config::Transport;
 pub use client::RetinaOpener;
 pub use source::{BoxFuture, RawAudio, RawFrame, RawVideo, RtspOpener, RtspSession, SessionInfo};
 pub use stats::{IngestSnapshot, IngestStats};
 
 use super::SourceEvent;
 use feed::{Feed, FirstRead};
-
-/// How RTP travels. TCP (interleaved in the RTSP connection) is the default: it passes NATs and
-/// firewalls and loses nothing; UDP is there for cameras whose TCP mode is broken.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    #[default]
-    Tcp,
-    Udp,
-}
-
-impl std::str::FromStr for Transport {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "tcp" => Ok(Transport::Tcp),
-            "udp" => Ok(Transport::Udp),
-            _ => Err(format!("transport must be \"tcp\" or \"udp\", not {s:?}")),
-        }
-    }
-}
 
 /// Timeouts and backoff; the defaults suit real cameras, tests shorten them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,15 +94,7 @@ impl RtspConfig {
 
     /// The URL with any password removed, for logs and errors.
     pub fn redacted_url(&self) -> String {
-        match url::Url::parse(&self.url) {
-            Ok(mut u) => {
-                if u.password().is_some() {
-                    let _ = u.set_password(Some("***"));
-                }
-                u.to_string()
-            }
-            Err(_) => self.url.clone(),
-        }
+        crate::util::redact_url(&self.url)
     }
 
     /// The URL to connect to (without credentials: retina refuses them there) and the
@@ -235,7 +207,7 @@ pub async fn run_with(
 ) -> RunEnd {
     tokio::pin!(shutdown);
     let t = cfg.timing;
-    let mut backoff = Backoff::new(t.backoff_min, t.backoff_max, backoff::random_seed(&cfg.url));
+    let mut backoff = Backoff::new(t.backoff_min, t.backoff_max, random_seed(&cfg.url));
     let camera = cfg.redacted_url();
     loop {
         stats.attempt();

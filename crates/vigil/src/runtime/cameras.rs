@@ -144,10 +144,6 @@ impl Camera {
     pub fn send(&self, msg: CameraMsg) -> bool {
         self.worker.send(msg)
     }
-    /// A sender into the worker's channel (for a source or a script).
-    pub fn sender(&self) -> camera::CameraTx {
-        self.worker.sender()
-    }
     /// Figures of its RTSP session (none for a `file:` camera).
     pub fn ingest(&self) -> Option<IngestSnapshot> {
         self.ingest.as_ref().map(|s| s.snapshot())
@@ -281,13 +277,6 @@ impl CameraSet {
         Ok(())
     }
 
-    /// Stops one camera (module docs); the others keep recording. Blocks up to [`STOP_GRACE`]
-    /// and the time its worker takes to close the clip.
-    pub fn stop(&self, name: &str) -> Result<(), CameraSetError> {
-        let _busy = self.claim(name);
-        self.stop_claimed(name).map(|_| ())
-    }
-
     /// Returns the stopped camera's configuration and place in the list.
     fn stop_claimed(&self, name: &str) -> Result<(CameraConfig, usize), CameraSetError> {
         let (cam, at) = {
@@ -308,6 +297,13 @@ impl CameraSet {
         );
         info!(camera = %name, "camera stopped");
         Ok((cam.config.clone(), at))
+    }
+
+    /// Stops one camera (module docs); the others keep recording. Blocks up to [`STOP_GRACE`]
+    /// and the time its worker takes to close the clip.
+    pub fn stop(&self, name: &str) -> Result<(), CameraSetError> {
+        let _busy = self.claim(name);
+        self.stop_claimed(name).map(|_| ())
     }
 
     /// Stops and starts one camera with the same configuration (and the settings saved for it).

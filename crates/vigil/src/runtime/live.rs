@@ -23,11 +23,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::{info, warn};
+use vigil_core::backoff::Backoff;
 use vigil_core::recorder::MotionSource;
+use vigil_core::rng::random_seed;
 use vigil_core::time::Clock;
 
 use crate::camera::{CameraMsg, CameraTx};
-use crate::config::{CameraConfig, Transport};
+use crate::config::CameraConfig;
 use crate::ingest::rtsp::{self, IngestStats, RtspConfig};
 use crate::notice::{Notice, NoticeBus};
 
@@ -46,6 +48,11 @@ pub trait EventSourceHealth: Send + Sync {
 /// depends on that (a motion start takes what is queued first; labels are media-time based).
 /// 200 ms cost twice the ingest CPU of a single camera (docs/PERFORMANCE.md).
 pub const READ_EVERY: Duration = Duration::from_millis(500);
+
+/// Asking ONVIF for a camera's stream URL is retried from about this delay…
+const STREAM_URI_RETRY_MIN: Duration = Duration::from_secs(1);
+/// …doubling up to this one (docs/design.md#retries).
+const STREAM_URI_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// A runtime camera tasks run on (module docs). Dropping it without [`IngestRuntime::stop`]
 /// also ends its thread, cancelling what still runs.
@@ -161,8 +168,13 @@ pub fn rtsp_task(
                     return;
                 };
                 let cfg = onvif_config(&cam, &onvif);
-                let mut wait = Duration::from_secs(1);
+                let mut backoff = Backoff::new(
+                    STREAM_URI_RETRY_MIN,
+                    STREAM_URI_RETRY_MAX,
+                    random_seed(&onvif),
+                );
                 loop {
+                    let wait = backoff.next_delay();
                     tokio::select! {
                         _ = stopped(stop.clone()) => return,
                         r = vigil_onvif::stream_uri(&cfg, clock.clone()) => match r {
@@ -170,24 +182,20 @@ pub fn rtsp_task(
                                 info!(camera = %cam.name, "stream URL from ONVIF: {u}");
                                 break u;
                             }
-                            Err(e) => warn!(camera = %cam.name, "no stream URL from ONVIF yet ({e}); retrying in {wait:?}"),
+                            Err(e) => warn!(camera = %cam.name, "no stream URL from ONVIF yet ({e}); retrying in {:.1} s", wait.as_secs_f64()),
                         },
                     }
                     tokio::select! {
                         _ = stopped(stop.clone()) => return,
                         _ = tokio::time::sleep(wait) => {}
                     }
-                    wait = (wait * 2).min(Duration::from_secs(30));
                 }
             }
         };
         let mut cfg = RtspConfig::new(url);
         cfg.username = cam.username.clone();
         cfg.password = cam.password.clone();
-        cfg.transport = match cam.transport {
-            Transport::Tcp => rtsp::Transport::Tcp,
-            Transport::Udp => rtsp::Transport::Udp,
-        };
+        cfg.transport = cam.transport;
         rtsp::run(
             cfg,
             clock,

@@ -288,10 +288,7 @@ impl RuntimeHandle {
         let retention = &self.shared.retention;
         let policy = retention.policy();
         if let (Some(min), Some(disk)) = (policy.min_free, retention.disk()) {
-            let want = match min {
-                crate::config::MinFree::Bytes(b) => b,
-                crate::config::MinFree::Percent(p) => (disk.total_bytes as f64 * p / 100.0) as u64,
-            };
+            let want = min.bytes(disk.total_bytes);
             if disk.free_bytes < want {
                 out.push(serde_json::json!({
                     "kind": "low_free_space",

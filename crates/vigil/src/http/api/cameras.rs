@@ -13,6 +13,7 @@ use vigil_core::settings::{BufferMode, RecordingSettings};
 use super::{camera, ApiError, ApiResult};
 use crate::camera::CameraMsg;
 use crate::http::Http;
+use crate::util::redact_url;
 
 #[derive(Serialize)]
 pub struct CameraJson {
@@ -36,24 +37,6 @@ struct StreamJson {
     packets: u64,
     /// RTSP session figures (connected, reconnects, last error, backoff); `null` for `file:`.
     ingest: Option<crate::ingest::rtsp::IngestSnapshot>,
-}
-
-/// `rtsp://user:pass@host/x` → `rtsp://user@host/x`: never show a password.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (auth, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match auth.rsplit_once('@') {
-        Some((cred, host)) => {
-            let user = cred.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
 }
 
 fn current_clip_id(app: &Http, name: &str) -> Option<i64> {
@@ -322,17 +305,6 @@ pub async fn motion(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_lose_their_passwords() {
-        assert_eq!(
-            redact_url("rtsp://admin:secret@10.0.0.2:554/s1"),
-            "rtsp://admin@10.0.0.2:554/s1"
-        );
-        assert_eq!(redact_url("rtsp://10.0.0.2/s1"), "rtsp://10.0.0.2/s1");
-        assert_eq!(redact_url("rtsp://a:b@c@host/x"), "rtsp://a@host/x");
-        assert_eq!(redact_url("file:/x.mp4"), "file:/x.mp4");
-    }
 
     #[test]
     fn partial_updates_name_the_bad_field() {

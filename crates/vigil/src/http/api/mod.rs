@@ -1,4 +1,4 @@
-//! The HTTP API of SPEC ("HTTP API"): JSON, times RFC 3339 UTC, errors `{"error": "..."}` with a
+//! The HTTP API (docs/API.md): JSON, times RFC 3339 UTC, errors `{"error": "..."}` with a
 //! 4xx/5xx status. docs/API.md lists every endpoint with an example; `tests/api_doc.rs` runs them.
 //!
 //! When `server.api_token` is set, `/api/*` and `/metrics` need `Authorization: Bearer <token>`.
