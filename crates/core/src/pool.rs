@@ -34,7 +34,8 @@ use smallvec::SmallVec;
 
 use crate::packet::Packet;
 use crate::prebuffer::{
-    BufferConfig, BufferError, BufferStats, DropReason, Flush, PreBuffer, PushOutcome, Why,
+    BufferConfig, BufferError, BufferStats, DropReason, Flush, PreBuffer, PushOutcome, SpoolWriter,
+    Why,
 };
 use crate::time::Time;
 
@@ -275,6 +276,13 @@ impl BufferHandle {
     pub fn stats(&self) -> BufferStats {
         let mut g = lock(&self.inner);
         g.buf(self.index).map(|b| b.stats()).unwrap_or_default()
+    }
+
+    /// See [`PreBuffer::set_spool_writer`].
+    pub fn set_spool_writer(&self, writer: Arc<dyn SpoolWriter>) {
+        if let Some(b) = lock(&self.inner).buf(self.index) {
+            b.set_spool_writer(writer);
+        }
     }
 
     pub fn name(&self) -> &str {

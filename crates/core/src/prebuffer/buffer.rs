@@ -2,10 +2,11 @@
 //! Moving GOPs between memory and disk is in `hybrid.rs`.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::flush::Flush;
 use super::gop::{DiskEntry, Gop, MemEntry, Store, DISK_ENTRY_CHARGE};
-use super::spool::{Spool, SEGMENT_TARGET_BYTES};
+use super::spool::{FileWriter, Spool, SpoolWriter, SEGMENT_TARGET_BYTES};
 use super::stats::{BufferStats, Counters, Why};
 use super::{BufferConfig, BufferError, DropReason, PushOutcome};
 use crate::packet::Packet;
@@ -41,6 +42,8 @@ pub struct PreBuffer {
     /// Length of the last completed GOP: the capacity of the next one's `Vec`.
     len_hint: usize,
     pub(crate) segment_target: u64,
+    /// Where spool payload writes go (the file, unless a test injected a writer).
+    pub(crate) writer: Arc<dyn SpoolWriter>,
     pub(crate) c: Counters,
 }
 
@@ -65,6 +68,7 @@ impl PreBuffer {
             disk_entries: 0,
             len_hint: 0,
             segment_target: SEGMENT_TARGET_BYTES,
+            writer: Arc::new(FileWriter),
             c: Counters::default(),
         })
     }
@@ -79,6 +83,12 @@ impl PreBuffer {
         if let Some(s) = &mut self.spool {
             s.target = self.segment_target;
         }
+    }
+
+    /// Replaces the spool's writer (default [`FileWriter`]) for every write from now on: the seam
+    /// a test uses to make this buffer's disk stall or fail.
+    pub fn set_spool_writer(&mut self, writer: Arc<dyn SpoolWriter>) {
+        self.writer = writer;
     }
 
     /// Takes one packet. `Err` only for a spool failure or an empty packet; the packet is refused
@@ -161,11 +171,13 @@ impl PreBuffer {
         let mono = self.clock_at(time);
         let cap = self.len_hint.max(1);
         let store = if self.cfg.mode == BufferMode::Disk {
-            let written = self.spool_mut().and_then(|s| {
-                let seg = s.segment_for_new_gop()?;
-                let (off, l) = seg.append(&pkt.data)?;
-                Ok((seg, off, l))
-            });
+            let written = self
+                .spool_mut()
+                .and_then(Spool::segment_for_new_gop)
+                .and_then(|seg| {
+                    let (off, l) = seg.append(self.writer.as_ref(), &pkt.data)?;
+                    Ok((seg, off, l))
+                });
             let (seg, off, l) = match written {
                 Ok(w) => w,
                 Err(e) => {
@@ -253,7 +265,7 @@ impl PreBuffer {
                 v.push(MemEntry::from_packet(pkt));
                 self.mem_bytes += len;
             }
-            Store::Disk { seg, entries } => match seg.append(&pkt.data) {
+            Store::Disk { seg, entries } => match seg.append(self.writer.as_ref(), &pkt.data) {
                 Ok((off, l)) => {
                     entries.push(DiskEntry::from_packet(&pkt, off, l));
                     self.disk_bytes += len;

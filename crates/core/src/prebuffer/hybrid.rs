@@ -27,7 +27,7 @@ impl PreBuffer {
         let Store::Mem(v) = &g.store else {
             return Ok(());
         };
-        let entries = seg.append_gop(v)?;
+        let entries = seg.append_gop(self.writer.as_ref(), v)?;
         let n = entries.len() as u64;
         g.store = Store::Disk { seg, entries };
         self.mem_bytes -= g.bytes;

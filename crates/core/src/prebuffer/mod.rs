@@ -62,7 +62,7 @@ use std::time::Duration;
 pub use buffer::PreBuffer;
 pub use flush::Flush;
 pub use gop::DISK_ENTRY_CHARGE;
-pub use spool::SEGMENT_TARGET_BYTES;
+pub use spool::{FileWriter, SpoolWriter, SEGMENT_TARGET_BYTES};
 pub use stats::BufferStats;
 
 pub(crate) use stats::Why;
