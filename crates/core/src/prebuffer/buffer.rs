@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::flush::Flush;
 use super::gop::{DiskEntry, Gop, MemEntry, Store, DISK_ENTRY_CHARGE};
-use super::spool::{FileWriter, Spool, SpoolWriter, SEGMENT_TARGET_BYTES};
+use super::spool::{FileWriter, Segment, Spool, SpoolWriter, SEGMENT_TARGET_BYTES};
 use super::stats::{BufferStats, Counters, Why};
 use super::{BufferConfig, BufferError, DropReason, PushOutcome};
 use crate::packet::Packet;
@@ -23,13 +23,16 @@ pub(crate) enum Accept {
     Broken,
 }
 
-/// One camera's pre-event buffer, on its own (no pool). [`crate::pool::Pool`] holds these behind
-/// its lock; tests can drive one directly.
+/// One camera's pre-event buffer, on its own (no pool). [`crate::pool::Pool`] holds each behind a
+/// lock of its own; tests can drive one directly.
 pub struct PreBuffer {
     pub(crate) cfg: BufferConfig,
     pub(crate) window_us: i64,
     // Declared before `spool`: GOPs (and their segments) go before the spool removes its directory.
     pub(crate) gops: VecDeque<Gop>,
+    /// Segments of GOPs that pool relief dropped from another camera's thread: unlinked by this
+    /// buffer's own next operation (see `relieve`).
+    pub(crate) retired: Vec<Arc<Segment>>,
     pub(crate) spool: Option<Spool>,
     pub(crate) accept: Accept,
     /// Wall time of the last packet taken, and the monotonic clock at that packet.
@@ -58,6 +61,7 @@ impl PreBuffer {
             window_us: duration_micros(cfg.window),
             cfg,
             gops: VecDeque::new(),
+            retired: Vec::new(),
             spool,
             accept: Accept::WaitKeyframe,
             last_time: None,
@@ -101,6 +105,7 @@ impl PreBuffer {
 
     /// `push` without the peak update (the pool notes the peak after enforcing its limit).
     pub(crate) fn push_unpeaked(&mut self, pkt: Packet) -> Result<PushOutcome, BufferError> {
+        self.retired.clear();
         let len = pkt.data.len() as u64;
         if len == 0 {
             self.c.drop(Why::Broken, 1, 0);
@@ -332,6 +337,7 @@ impl PreBuffer {
             _ => 0.0,
         };
         let flush = Flush::from_gops(self.gops.drain(..));
+        self.retired.clear();
         (
             self.packets,
             self.mem_bytes,
@@ -356,6 +362,7 @@ impl PreBuffer {
     /// Empties the buffer, returning the GOPs so the caller can drop them outside a lock.
     pub(crate) fn take_all(&mut self, why: Why) -> VecDeque<Gop> {
         let gops = std::mem::take(&mut self.gops);
+        self.retired.clear();
         self.c.drop(why, self.packets, self.bytes());
         (
             self.packets,
@@ -373,6 +380,15 @@ impl PreBuffer {
     /// Payload bytes held, memory and disk.
     pub fn bytes(&self) -> u64 {
         self.mem_bytes + self.disk_bytes
+    }
+
+    /// Whether an operation on this buffer may do spool I/O (write, read, create or unlink a
+    /// segment): not a memory buffer with nothing on disk.
+    pub(crate) fn touches_disk(&self) -> bool {
+        self.cfg.mode != BufferMode::Memory
+            || self.spool.is_some()
+            || self.disk_entries > 0
+            || !self.retired.is_empty()
     }
 
     /// What the pool charges this buffer.

@@ -74,7 +74,7 @@ impl SpoolWriter for FileWriter {
 pub(crate) struct Segment {
     pub file: File,
     pub path: PathBuf,
-    /// Bytes written so far; the next write goes here. Only changed under the pool lock.
+    /// Bytes written so far; the next write goes here. Only changed under its buffer's lock.
     len: AtomicU64,
 }
 
