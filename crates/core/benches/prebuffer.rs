@@ -1,4 +1,5 @@
-//! Pre-buffer benchmarks: add + evict throughput per mode, and memory overhead per packet.
+//! Pre-buffer benchmarks: add + evict throughput per mode (one camera, and 16 cameras pushed by 16
+//! threads into one pool), and memory overhead per packet.
 //!
 //! The stream: 30 fps, a keyframe every 30 frames (~30 KB), P-frames ~6 KB (about 2 Mbit/s),
 //! 5 s window, pushed through the `Pool` / `BufferHandle` API the recorder uses. Payloads are
@@ -10,7 +11,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::time::Duration;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -134,6 +136,51 @@ fn add_evict(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// 16 cameras in one pool, each pushed by its own thread: what cameras cost each other through the
+/// pool (in disk mode, each push's spool write). Throughput counts every camera's packets.
+fn sixteen_threads(c: &mut Criterion) {
+    const CAMERAS: u64 = 16;
+    let tmp = std::env::temp_dir().join(format!("vigil-bench-mt-{}", std::process::id()));
+    let mut g = c.benchmark_group("prebuffer_16_threads_16_cameras");
+    g.throughput(Throughput::Elements(BATCH * CAMERAS));
+    for mode in [BufferMode::Memory, BufferMode::Disk] {
+        let pool = Pool::new(DEFAULT_LIMIT_BYTES);
+        let mut feeds = Vec::new();
+        for i in 0..CAMERAS {
+            let dir = tmp.join(format!("{mode}-{i}"));
+            match pool.register(&format!("cam{i}"), config(mode, &dir)) {
+                Ok(h) => feeds.push(Feed::new(h)),
+                Err(e) => eprintln!("{mode}: {e}"),
+            }
+        }
+        if feeds.len() as u64 != CAMERAS {
+            continue;
+        }
+        for f in &mut feeds {
+            f.push(FPS * 20);
+        }
+        g.bench_function(mode.as_str(), |b| {
+            b.iter_custom(|iters| {
+                let start = Barrier::new(feeds.len() + 1);
+                let t0 = std::thread::scope(|s| {
+                    for f in feeds.iter_mut() {
+                        let start = &start;
+                        s.spawn(move || {
+                            start.wait();
+                            f.push(BATCH * iters);
+                        });
+                    }
+                    start.wait();
+                    Instant::now()
+                });
+                t0.elapsed()
+            })
+        });
+    }
+    g.finish();
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 /// Motion start: flush a full 5 s window and read it back (the pre-roll's share of the
 /// event-to-first-bytes latency). Refilling between flushes is not timed.
 fn flush(c: &mut Criterion) {
@@ -153,7 +200,7 @@ fn flush(c: &mut Criterion) {
                     feed.frame = feed.frame.div_ceil(GOP) * GOP;
                     feed.push(FPS * 8);
                     let at = Time((feed.frame * 1_000_000 / FPS) as i64);
-                    let t0 = std::time::Instant::now();
+                    let t0 = Instant::now();
                     let pkts = feed.h.flush(at).and_then(|f| f.into_packets());
                     total += t0.elapsed();
                     assert!(pkts.is_ok_and(|p| p.len() as u64 >= FPS * 5));
@@ -203,5 +250,5 @@ fn memory_overhead(_c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, memory_overhead, add_evict, flush);
+criterion_group!(benches, memory_overhead, add_evict, sixteen_threads, flush);
 criterion_main!(benches);

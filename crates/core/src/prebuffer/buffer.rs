@@ -2,10 +2,11 @@
 //! Moving GOPs between memory and disk is in `hybrid.rs`.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::flush::Flush;
 use super::gop::{DiskEntry, Gop, MemEntry, Store, DISK_ENTRY_CHARGE};
-use super::spool::{Spool, SEGMENT_TARGET_BYTES};
+use super::spool::{FileWriter, Segment, Spool, SpoolWriter, SEGMENT_TARGET_BYTES};
 use super::stats::{BufferStats, Counters, Why};
 use super::{BufferConfig, BufferError, DropReason, PushOutcome};
 use crate::packet::Packet;
@@ -26,13 +27,16 @@ pub(crate) enum Accept {
 /// interleaving (the same limit as a [`crate::timeline::Timeline`]'s forward gap).
 const REWIND_US: i64 = crate::timeline::MAX_FORWARD_GAP_SECS * crate::time::MICROS_PER_SEC;
 
-/// One camera's pre-event buffer, on its own (no pool). [`crate::pool::Pool`] holds these behind
-/// its lock; tests can drive one directly.
+/// One camera's pre-event buffer, on its own (no pool). [`crate::pool::Pool`] holds each behind a
+/// lock of its own; tests can drive one directly.
 pub struct PreBuffer {
     pub(crate) cfg: BufferConfig,
     pub(crate) window_us: i64,
     // Declared before `spool`: GOPs (and their segments) go before the spool removes its directory.
     pub(crate) gops: VecDeque<Gop>,
+    /// Segments of GOPs that pool relief dropped from another camera's thread: unlinked by this
+    /// buffer's own next operation (see `relieve`).
+    pub(crate) retired: Vec<Arc<Segment>>,
     pub(crate) spool: Option<Spool>,
     pub(crate) accept: Accept,
     /// The newest packet time taken (the clock's reference), and the buffer's own monotonic
@@ -46,6 +50,8 @@ pub struct PreBuffer {
     /// Length of the last completed GOP: the capacity of the next one's `Vec`.
     len_hint: usize,
     pub(crate) segment_target: u64,
+    /// Where spool payload writes go (the file, unless a test injected a writer).
+    pub(crate) writer: Arc<dyn SpoolWriter>,
     pub(crate) c: Counters,
 }
 
@@ -60,6 +66,7 @@ impl PreBuffer {
             window_us: duration_micros(cfg.window),
             cfg,
             gops: VecDeque::new(),
+            retired: Vec::new(),
             spool,
             accept: Accept::WaitKeyframe,
             last_time: None,
@@ -70,6 +77,7 @@ impl PreBuffer {
             disk_entries: 0,
             len_hint: 0,
             segment_target: SEGMENT_TARGET_BYTES,
+            writer: Arc::new(FileWriter),
             c: Counters::default(),
         })
     }
@@ -86,6 +94,12 @@ impl PreBuffer {
         }
     }
 
+    /// Replaces the spool's writer (default [`FileWriter`]) for every write from now on: the seam
+    /// a test uses to make this buffer's disk stall or fail.
+    pub fn set_spool_writer(&mut self, writer: Arc<dyn SpoolWriter>) {
+        self.writer = writer;
+    }
+
     /// Takes one packet. `Err` only for a spool failure or an empty packet; the packet is refused
     /// and the buffer stays consistent.
     pub fn push(&mut self, pkt: Packet) -> Result<PushOutcome, BufferError> {
@@ -96,6 +110,7 @@ impl PreBuffer {
 
     /// `push` without the peak update (the pool notes the peak after enforcing its limit).
     pub(crate) fn push_unpeaked(&mut self, pkt: Packet) -> Result<PushOutcome, BufferError> {
+        self.retired.clear();
         let len = pkt.data.len() as u64;
         if len == 0 {
             self.c.drop(Why::Broken, 1, 0);
@@ -175,11 +190,13 @@ impl PreBuffer {
         let mono = self.clock_at(time);
         let cap = self.len_hint.max(1);
         let store = if self.cfg.mode == BufferMode::Disk {
-            let written = self.spool_mut().and_then(|s| {
-                let seg = s.segment_for_new_gop()?;
-                let (off, l) = seg.append(&pkt.data)?;
-                Ok((seg, off, l))
-            });
+            let written = self
+                .spool_mut()
+                .and_then(Spool::segment_for_new_gop)
+                .and_then(|seg| {
+                    let (off, l) = seg.append(self.writer.as_ref(), &pkt.data)?;
+                    Ok((seg, off, l))
+                });
             let (seg, off, l) = match written {
                 Ok(w) => w,
                 Err(e) => {
@@ -267,7 +284,7 @@ impl PreBuffer {
                 v.push(MemEntry::from_packet(pkt));
                 self.mem_bytes += len;
             }
-            Store::Disk { seg, entries } => match seg.append(&pkt.data) {
+            Store::Disk { seg, entries } => match seg.append(self.writer.as_ref(), &pkt.data) {
                 Ok((off, l)) => {
                     entries.push(DiskEntry::from_packet(&pkt, off, l));
                     self.disk_bytes += len;
@@ -334,6 +351,7 @@ impl PreBuffer {
             _ => 0.0,
         };
         let flush = Flush::from_gops(self.gops.drain(..));
+        self.retired.clear();
         (
             self.packets,
             self.mem_bytes,
@@ -358,6 +376,7 @@ impl PreBuffer {
     /// Empties the buffer, returning the GOPs so the caller can drop them outside a lock.
     pub(crate) fn take_all(&mut self, why: Why) -> VecDeque<Gop> {
         let gops = std::mem::take(&mut self.gops);
+        self.retired.clear();
         self.c.drop(why, self.packets, self.bytes());
         (
             self.packets,
@@ -375,6 +394,15 @@ impl PreBuffer {
     /// Payload bytes held, memory and disk.
     pub fn bytes(&self) -> u64 {
         self.mem_bytes + self.disk_bytes
+    }
+
+    /// Whether an operation on this buffer may do spool I/O (write, read, create or unlink a
+    /// segment): not a memory buffer with nothing on disk.
+    pub(crate) fn touches_disk(&self) -> bool {
+        self.cfg.mode != BufferMode::Memory
+            || self.spool.is_some()
+            || self.disk_entries > 0
+            || !self.retired.is_empty()
     }
 
     /// What the pool charges this buffer.

@@ -1,7 +1,7 @@
 //! What a flush hands over: the pre-roll, still partly on disk.
 //!
-//! `flush` runs under the pool lock, so it only moves GOPs out of the buffer (no copy, no I/O).
-//! Disk reads happen in [`Flush::into_packets`], on the caller's thread, outside the lock.
+//! `flush` runs under the buffer's lock, so it only moves GOPs out of the buffer (no copy, no I/O).
+//! Disk reads happen in [`Flush::into_packets`], on the caller's thread, outside any lock.
 
 use std::fmt;
 use std::sync::Arc;

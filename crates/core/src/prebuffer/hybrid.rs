@@ -27,7 +27,7 @@ impl PreBuffer {
         let Store::Mem(v) = &g.store else {
             return Ok(());
         };
-        let entries = seg.append_gop(v)?;
+        let entries = seg.append_gop(self.writer.as_ref(), v)?;
         let n = entries.len() as u64;
         g.store = Store::Disk { seg, entries };
         self.mem_bytes -= g.bytes;
@@ -78,22 +78,52 @@ impl PreBuffer {
             || (self.cfg.mode == BufferMode::Hybrid && self.gops.iter().any(Gop::demotion_helps))
     }
 
+    /// The GOP relief would demote: the oldest memory GOP whose demotion helps (hybrid only), the
+    /// newest `spare` GOPs excepted.
+    fn relief_demotion(&self, spare: usize) -> Option<usize> {
+        if self.cfg.mode != BufferMode::Hybrid {
+            return None;
+        }
+        let n = self.gops.len().saturating_sub(spare);
+        self.gops.iter().take(n).position(Gop::demotion_helps)
+    }
+
+    /// Whether [`Self::relieve`] would write (a hybrid demotion): the pool runs it with its own lock
+    /// released.
+    pub(crate) fn relief_writes(&self, spare: usize) -> bool {
+        self.relief_demotion(spare).is_some()
+    }
+
     /// Pool pressure: hybrid demotes its oldest memory GOP; otherwise (or when that fails) the
     /// oldest GOP is dropped, never the newest. False when nothing could be done.
-    pub(crate) fn relieve(&mut self) -> bool {
-        if self.cfg.mode == BufferMode::Hybrid {
-            if let Some(i) = self.gops.iter().position(Gop::demotion_helps) {
-                match self.demote(i) {
-                    Ok(()) => return true,
-                    Err(_) => self.c.spool_errors += 1,
-                }
+    ///
+    /// The newest `spare` GOPs are left alone: the pool's relief from another thread while this
+    /// buffer's own operation is in flight spares what that operation added to (the newest GOP,
+    /// and the one before it when a keyframe started a new one). A hybrid buffer that only has
+    /// spared GOPs to demote then gives nothing rather than drop one.
+    ///
+    /// A dropped GOP goes to `freed`, for the pool to free once its locks are released; a segment
+    /// file it was the last to use is kept until this buffer's own next operation unlinks it
+    /// (`retired`), so another camera's thread never waits on this camera's disk for that.
+    pub(crate) fn relieve(&mut self, freed: &mut Vec<Gop>, spare: usize) -> bool {
+        match self.relief_demotion(spare) {
+            Some(i) => match self.demote(i) {
+                Ok(()) => return true,
+                Err(_) => self.c.spool_errors += 1,
+            },
+            None if spare > 0 && self.relief_demotion(0).is_some() => return false,
+            None => {}
+        }
+        if self.gops.len() < 2.max(spare + 1) {
+            return false;
+        }
+        if let Some(g) = self.pop_front(Why::Pool) {
+            if let Store::Disk { seg, .. } = &g.store {
+                self.retired.push(seg.clone());
             }
+            freed.push(g);
         }
-        if self.gops.len() >= 2 {
-            self.pop_front(Why::Pool);
-            return true;
-        }
-        false
+        true
     }
 
     /// Takes back the packet just pushed (the pool could not make room for it). Its GOP takes no

@@ -39,8 +39,8 @@
 //! - `hybrid`: new GOPs in memory; when the memory held exceeds `hybrid_memory_bytes`, the oldest
 //!   memory GOPs are demoted to the spool (`hybrid.rs`).
 //!
-//! A flush moves GOPs out under the pool lock; [`Flush::into_packets`] does the disk reads later,
-//! outside the lock (one read per contiguous extent, then `Bytes` slices of it).
+//! A flush moves GOPs out under the buffer's lock; [`Flush::into_packets`] does the disk reads
+//! later, outside any lock (one read per contiguous extent, then `Bytes` slices of it).
 //!
 //! A spool I/O error never corrupts the buffer: the packet is refused with `Err`, and its GOP takes
 //! no more packets until the next keyframe ([`DropReason::GopBroken`]): a GOP with a hole can't be
@@ -62,9 +62,10 @@ use std::time::Duration;
 pub use buffer::PreBuffer;
 pub use flush::Flush;
 pub use gop::DISK_ENTRY_CHARGE;
-pub use spool::SEGMENT_TARGET_BYTES;
+pub use spool::{FileWriter, SpoolWriter, SEGMENT_TARGET_BYTES};
 pub use stats::BufferStats;
 
+pub(crate) use gop::Gop;
 pub(crate) use stats::Why;
 
 use crate::settings::{BufferMode, RecordingSettings};

@@ -15,6 +15,8 @@
 //! - No fsync: the spool is scratch data. File names carry a per-process token; on opening a
 //!   spool, `*.spool` files with another process's token (leftovers of a crash) are deleted.
 //! - The directory is removed (if empty) when the buffer is dropped.
+//! - Payload writes go through a [`SpoolWriter`] ([`FileWriter`] unless a test injects another):
+//!   the seam where a test makes one camera's disk stall or fail on cue.
 
 use std::collections::hash_map::RandomState;
 use std::fs::{self, File, OpenOptions};
@@ -46,12 +48,33 @@ fn process_token() -> &'static str {
 
 static NEXT_SPOOL: AtomicU64 = AtomicU64::new(0);
 
+/// How payloads reach a spool segment. [`FileWriter`] writes the file; a test can stand in for a
+/// disk that stalls or fails on cue. Reads, file creation and deletion always use the file system
+/// directly.
+pub trait SpoolWriter: Send + Sync {
+    /// Writes `parts` back to back into `file` from `offset`: all of them, or an error.
+    fn write_all_at(&self, file: &File, offset: u64, parts: &[&[u8]]) -> io::Result<()>;
+}
+
+/// The spool's writer: one `pwrite` for a payload, vectored writes for a demoted GOP.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FileWriter;
+
+impl SpoolWriter for FileWriter {
+    fn write_all_at(&self, file: &File, offset: u64, parts: &[&[u8]]) -> io::Result<()> {
+        match parts {
+            [one] => file.write_all_at(one, offset),
+            _ => write_all_vectored_at(file, offset, parts),
+        }
+    }
+}
+
 /// One segment file. Unlinked when dropped.
 #[derive(Debug)]
 pub(crate) struct Segment {
     pub file: File,
     pub path: PathBuf,
-    /// Bytes written so far; the next write goes here. Only changed under the pool lock.
+    /// Bytes written so far; the next write goes here. Only changed under its buffer's lock.
     len: AtomicU64,
 }
 
@@ -73,7 +96,7 @@ impl Segment {
 
     /// Appends one payload; returns its offset. On error nothing is committed (the next write
     /// goes to the same offset).
-    pub fn append(&self, data: &[u8]) -> Result<(u64, u32), BufferError> {
+    pub fn append(&self, w: &dyn SpoolWriter, data: &[u8]) -> Result<(u64, u32), BufferError> {
         let len = u32::try_from(data.len()).map_err(|_| {
             self.error(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -81,17 +104,21 @@ impl Segment {
             ))
         })?;
         let off = self.len();
-        self.file
-            .write_all_at(data, off)
+        w.write_all_at(&self.file, off, &[data])
             .map_err(|e| self.error(e))?;
         self.advance(u64::from(len));
         Ok((off, len))
     }
 
     /// Appends a whole GOP with vectored writes; returns its index. Nothing is committed on error.
-    pub fn append_gop(&self, entries: &[MemEntry]) -> Result<Vec<DiskEntry>, BufferError> {
+    pub fn append_gop(
+        &self,
+        w: &dyn SpoolWriter,
+        entries: &[MemEntry],
+    ) -> Result<Vec<DiskEntry>, BufferError> {
         let start = self.len();
         let mut out = Vec::with_capacity(entries.len());
+        let mut parts: SmallVec<[&[u8]; 64]> = SmallVec::with_capacity(entries.len());
         let mut off = start;
         for e in entries {
             let len = u32::try_from(e.data.len()).map_err(|_| {
@@ -101,9 +128,11 @@ impl Segment {
                 ))
             })?;
             out.push(e.to_disk(off, len));
+            parts.push(&e.data);
             off += u64::from(len);
         }
-        write_all_vectored_at(&self.file, start, entries).map_err(|e| self.error(e))?;
+        w.write_all_at(&self.file, start, &parts)
+            .map_err(|e| self.error(e))?;
         self.advance(off - start);
         Ok(out)
     }
@@ -151,28 +180,23 @@ impl Drop for Segment {
     }
 }
 
-/// Writes every entry's payload at `off`, consecutively, handling short writes.
-fn write_all_vectored_at(file: &File, off: u64, entries: &[MemEntry]) -> io::Result<()> {
+/// Writes every part at `off`, consecutively, handling short writes.
+fn write_all_vectored_at(file: &File, off: u64, parts: &[&[u8]]) -> io::Result<()> {
     let mut f = file;
     f.seek(SeekFrom::Start(off))?;
     let (mut i, mut skip) = (0usize, 0usize);
-    while i < entries.len() {
+    while i < parts.len() {
         let mut slices: SmallVec<[IoSlice<'_>; 64]> = SmallVec::new();
-        slices.push(IoSlice::new(&entries[i].data[skip..]));
-        slices.extend(
-            entries[i + 1..]
-                .iter()
-                .take(63)
-                .map(|e| IoSlice::new(&e.data)),
-        );
+        slices.push(IoSlice::new(&parts[i][skip..]));
+        slices.extend(parts[i + 1..].iter().take(63).map(|p| IoSlice::new(p)));
         let mut n = match f.write_vectored(&slices) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        while n > 0 && i < entries.len() {
-            let rest = entries[i].data.len() - skip;
+        while n > 0 && i < parts.len() {
+            let rest = parts[i].len() - skip;
             if n >= rest {
                 n -= rest;
                 i += 1;
