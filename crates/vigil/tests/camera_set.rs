@@ -234,19 +234,7 @@ async fn stopping_one_camera_in_the_set_leaves_the_other_recording() {
     use vigil_core::recorder::MotionSource;
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = format!(
-        "[server]\ndata_dir = \"{}\"\n[defaults]\npre_buffer_secs = 1\npost_buffer_secs = 1\n",
-        dir.path().display()
-    );
-    for (name, bytes) in [("a", SAMPLE_H264), ("b", SAMPLE_H264_AAC)] {
-        let p = dir.path().join(format!("{name}.mp4"));
-        std::fs::write(&p, bytes).unwrap();
-        cfg.push_str(&format!(
-            "[[camera]]\nname = \"{name}\"\nurl = \"file:{}\"\n",
-            p.display()
-        ));
-    }
-    let config = vigil::config::Config::parse(&cfg).unwrap();
+    let config = two_file_cameras(dir.path());
     let a_config = config.cameras[0].clone();
     let rt = Runtime::start(config, Arc::new(vigil_core::time::SystemClock)).unwrap();
     let h = rt.handle();

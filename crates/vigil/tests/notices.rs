@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use vigil::camera::CameraMsg;
 use vigil::clips::ClipStatus;
-use vigil::config::Config;
 use vigil::runtime::Runtime;
 use vigil_core::recorder::MotionSource;
 use vigil_core::time::SystemClock;
@@ -29,19 +28,8 @@ fn pulse(rt: &vigil::runtime::RuntimeHandle, camera: &str, secs: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_subscriber_loses_notices_but_no_camera_or_catalog_row_does() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[defaults]\npre_buffer_secs = 1\npost_buffer_secs = 1\n",
-        dir.path().display()
-    );
-    for (name, bytes) in [("a", SAMPLE_H264), ("b", SAMPLE_H264_AAC)] {
-        let p = dir.path().join(format!("{name}.mp4"));
-        std::fs::write(&p, bytes).unwrap();
-        cfg.push_str(&format!(
-            "[[camera]]\nname = \"{name}\"\nurl = \"file:{}\"\n",
-            p.display()
-        ));
-    }
-    let rt = Runtime::start(Config::parse(&cfg).unwrap(), Arc::new(SystemClock)).unwrap();
+    let config = two_file_cameras(dir.path());
+    let rt = Runtime::start(config, Arc::new(SystemClock)).unwrap();
     let h = rt.handle();
     // Subscribed before anything happens, then never read again: its one slot fills at once.
     let stalled = h.notices().subscribe("stalled", 1);

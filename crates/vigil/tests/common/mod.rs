@@ -522,3 +522,21 @@ impl RunProcess {
         );
     }
 }
+
+/// An in-process config: cameras `a` (H.264) and `b` (H.264 + AAC) playing the bundled samples
+/// (written into `dir`), 1 s pre- and post-roll, data under `dir`.
+pub fn two_file_cameras(dir: &Path) -> vigil::config::Config {
+    let mut cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[defaults]\npre_buffer_secs = 1\npost_buffer_secs = 1\n",
+        dir.display()
+    );
+    for (name, bytes) in [("a", SAMPLE_H264), ("b", SAMPLE_H264_AAC)] {
+        let p = dir.join(format!("{name}.mp4"));
+        std::fs::write(&p, bytes).unwrap();
+        cfg.push_str(&format!(
+            "[[camera]]\nname = \"{name}\"\nurl = \"file:{}\"\n",
+            p.display()
+        ));
+    }
+    vigil::config::Config::parse(&cfg).unwrap()
+}
