@@ -142,23 +142,29 @@ fn assert_pre_roll(got: &[Packet], pushed: &[Packet], window: Duration) {
     );
 }
 
+/// Registers camera `name` in `pool`, its spool under `dir/name`.
+fn register(
+    pool: &Pool,
+    dir: &Path,
+    name: &str,
+    mode: BufferMode,
+    window: Duration,
+    hybrid_memory_bytes: u64,
+) -> BufferHandle {
+    pool.register(
+        name,
+        config(mode, window, hybrid_memory_bytes, &dir.join(name)),
+    )
+    .unwrap()
+}
+
 #[test]
 fn a_camera_stuck_in_a_spool_write_holds_up_no_other_camera() {
     let tmp = tempfile::tempdir().unwrap();
     let window = Duration::from_secs(2);
     let pool = &Pool::new(50 << 20);
-    let a = pool
-        .register(
-            "a",
-            config(BufferMode::Disk, window, 0, &tmp.path().join("a")),
-        )
-        .unwrap();
-    let b = pool
-        .register(
-            "b",
-            config(BufferMode::Disk, window, 0, &tmp.path().join("b")),
-        )
-        .unwrap();
+    let a = register(pool, tmp.path(), "a", BufferMode::Disk, window, 0);
+    let b = register(pool, tmp.path(), "b", BufferMode::Disk, window, 0);
     let (gate, keeper) = gate();
     a.set_spool_writer(gate.clone());
     let mut a_pushed = push_all(&a, pool, 0, 40, 4_000);
@@ -212,18 +218,8 @@ fn relief_passes_over_a_camera_stuck_on_its_disk() {
     let limit = 200_000;
     let pool = &Pool::new(limit);
     // A: hybrid, 150 KB in memory, far above its fair share (100 KB); its next push demotes a GOP.
-    let a = pool
-        .register(
-            "a",
-            config(BufferMode::Hybrid, long, 150_000, &tmp.path().join("a")),
-        )
-        .unwrap();
-    let b = pool
-        .register(
-            "b",
-            config(BufferMode::Memory, long, 0, &tmp.path().join("b")),
-        )
-        .unwrap();
+    let a = register(pool, tmp.path(), "a", BufferMode::Hybrid, long, 150_000);
+    let b = register(pool, tmp.path(), "b", BufferMode::Memory, long, 0);
     let (gate, keeper) = gate();
     a.set_spool_writer(gate.clone());
     push_all(&a, pool, 0, 150, 1_000);
@@ -275,24 +271,9 @@ fn a_demotion_by_pool_pressure_writes_without_the_pool_lock() {
     let pool = &Pool::new(limit);
     // A: hybrid with no budget of its own, the furthest above its fair share: pool pressure
     // demotes its GOPs, writing to A's spool on the pushing camera's thread.
-    let a = pool
-        .register(
-            "a",
-            config(BufferMode::Hybrid, long, 1 << 30, &tmp.path().join("a")),
-        )
-        .unwrap();
-    let b = pool
-        .register(
-            "b",
-            config(BufferMode::Memory, long, 0, &tmp.path().join("b")),
-        )
-        .unwrap();
-    let c = pool
-        .register(
-            "c",
-            config(BufferMode::Memory, long, 0, &tmp.path().join("c")),
-        )
-        .unwrap();
+    let a = register(pool, tmp.path(), "a", BufferMode::Hybrid, long, 1 << 30);
+    let b = register(pool, tmp.path(), "b", BufferMode::Memory, long, 0);
+    let c = register(pool, tmp.path(), "c", BufferMode::Memory, long, 0);
     let (gate, keeper) = gate();
     a.set_spool_writer(gate.clone());
     push_all(&a, pool, 0, 150, 1_000);

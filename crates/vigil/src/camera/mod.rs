@@ -185,6 +185,8 @@ pub fn spawn(
     let settings = Mutex::new(pipeline.settings().clone());
     let status = Arc::new(Mutex::new(CameraStatus {
         name: name.clone(),
+        // Until the worker's first snapshot: the recorder starts idle.
+        state: vigil_core::recorder::State::Idle.as_str(),
         ..Default::default()
     }));
     let st = status.clone();

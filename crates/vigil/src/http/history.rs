@@ -111,7 +111,7 @@ pub fn sample(app: &Http) -> Sample {
             .iter()
             .map(|c| {
                 let s = c.status();
-                let state = if s.state.is_empty() { "IDLE" } else { s.state };
+                let state = s.state;
                 let cam = CameraSample {
                     state,
                     bytes: s.buffer.bytes,

@@ -59,7 +59,7 @@ pub async fn list(State(app): State<Http>) -> Json<Value> {
             let s = c.status();
             CameraJson {
                 name: c.name().to_owned(),
-                state: if s.state.is_empty() { "IDLE" } else { s.state },
+                state: s.state,
                 enabled: c.settings().enabled,
                 stream: StreamJson {
                     up: s.stream_up,
@@ -184,7 +184,7 @@ pub async fn stats(State(app): State<Http>, Path(name): Path<String>) -> ApiResu
     let cam = camera(&app, &name)?;
     let s = cam.status();
     Ok(Json(json!({
-        "state": if s.state.is_empty() { "IDLE" } else { s.state },
+        "state": s.state,
         "clips_recorded": s.recorder.clips_recorded,
         "current_clip_id": current_clip_id(&app, &name),
         "motion_events": s.recorder.motion_events,

@@ -61,7 +61,7 @@ pub fn render(app: &Http) -> String {
     );
     for (n, s) in &statuses {
         for st in ["IDLE", "BUFFERING", "RECORDING", "FINALIZING"] {
-            let cur = if s.state.is_empty() { "IDLE" } else { s.state };
+            let cur = s.state;
             o.sample(
                 "vigil_camera_state",
                 &format!("{},state=\"{st}\"", cam(n)),
