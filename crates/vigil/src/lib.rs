@@ -11,6 +11,8 @@
 //!   ([`runtime::live`]) that run RTSP and ONVIF tasks.
 //! - [`notice`]: what a camera reports, and the one stream of it that the catalog (and later
 //!   MQTT, webhooks, the UI's live updates) subscribe to.
+//! - [`liveview`]: each camera's live view: its packets fanned out to viewers as fMP4 as they
+//!   arrive, before the camera's worker sees them.
 //! - [`ingest`]: sources of packets: RTSP cameras ([`ingest::rtsp`], retina behind a small trait)
 //!   and the looping-file source ([`ingest::file`]) the demo and tests use, both producing the
 //!   same [`ingest::SourceEvent`] stream.
@@ -33,6 +35,7 @@ pub mod clips;
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub mod liveview;
 pub mod notice;
 pub mod retention;
 pub mod runtime;

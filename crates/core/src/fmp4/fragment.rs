@@ -197,6 +197,76 @@ fn too_large(what: &str) -> Fmp4Error {
     Fmp4Error::InvalidParams(format!("fragment too large: {what}"))
 }
 
+/// One sample as a `trun` entry describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SampleEntry {
+    pub duration: u32,
+    pub size: u32,
+    pub keyframe: bool,
+}
+
+/// One track's run in a fragment.
+pub(super) struct Traf<'a> {
+    pub id: u32,
+    pub kind: TrackKind,
+    /// Decode time of the first sample (`tfdt`).
+    pub decode_time: u64,
+    pub samples: &'a [SampleEntry],
+}
+
+/// Writes a `moof` with one `traf` per entry of `trafs` (in that order) and the header of the
+/// `mdat` after it, into `buf` (appended). The `mdat`'s payload is the samples' data, track by
+/// track in the same order, for the caller to add. Returns the payload's length.
+pub(super) fn put_moof(
+    buf: &mut Vec<u8>,
+    sequence: u32,
+    trafs: &[Traf<'_>],
+) -> Result<u64, Fmp4Error> {
+    let start = buf.len();
+    // (position of the trun data_offset field, offset of the track's data within the mdat payload)
+    let mut offsets = Vec::with_capacity(trafs.len());
+    let mut payload = 0u64;
+
+    let moof = begin_box(buf, b"moof");
+    let mfhd = begin_full_box(buf, b"mfhd", 0, 0);
+    buf.put_u32(sequence);
+    end_box(buf, mfhd);
+    for t in trafs {
+        let traf = begin_box(buf, b"traf");
+        let tfhd = begin_full_box(buf, b"tfhd", 0, TFHD_DEFAULT_BASE_IS_MOOF);
+        buf.put_u32(t.id);
+        end_box(buf, tfhd);
+        let tfdt = begin_full_box(buf, b"tfdt", 1, 0);
+        buf.put_u64(t.decode_time);
+        end_box(buf, tfdt);
+        let trun = begin_full_box(buf, b"trun", 0, TRUN_FLAGS);
+        buf.put_u32(u32::try_from(t.samples.len()).map_err(|_| too_large("sample count"))?);
+        offsets.push((buf.len(), payload));
+        buf.put_i32(0); // data_offset, patched below
+        for s in t.samples {
+            let flags = match (t.kind, s.keyframe) {
+                (TrackKind::Video, false) => FLAGS_NON_SYNC,
+                _ => FLAGS_SYNC,
+            };
+            buf.put_u32(s.duration);
+            buf.put_u32(s.size);
+            buf.put_u32(flags);
+            payload += u64::from(s.size);
+        }
+        end_box(buf, trun);
+        end_box(buf, traf);
+    }
+    end_box(buf, moof);
+    let moof_size = (buf.len() - start) as u64;
+    let header = put_mdat_header(buf, payload) as u64;
+    for (pos, off) in offsets {
+        let data_offset =
+            i32::try_from(moof_size + header + off).map_err(|_| too_large("data offset"))?;
+        buf[pos..pos + 4].copy_from_slice(&data_offset.to_be_bytes());
+    }
+    Ok(payload)
+}
+
 /// Builds one `moof` + `mdat` holding every queued sample of `tracks` into `buf` (cleared
 /// first; its capacity is reused from fragment to fragment). Returns the random-access points,
 /// with `moof_offset` left at 0 for the caller to fill in. The queues are not changed: call
@@ -208,38 +278,38 @@ pub(super) fn build(
 ) -> Result<[Option<RandomAccess>; 2], Fmp4Error> {
     buf.clear();
     let mut ras = [None, None];
-    // (position of the trun data_offset field, offset of the track's data within the mdat payload)
-    let mut offsets = [(0usize, 0u64); 2];
-    let mut payload = 0u64;
-    let mut traf_no = 0usize;
-
-    let moof = begin_box(buf, b"moof");
-    let mfhd = begin_full_box(buf, b"mfhd", 0, 0);
-    buf.put_u32(sequence);
-    end_box(buf, mfhd);
-    for t in tracks.into_iter().flatten().filter(|t| t.has_queued()) {
-        let traf = begin_box(buf, b"traf");
-        let tfhd = begin_full_box(buf, b"tfhd", 0, TFHD_DEFAULT_BASE_IS_MOOF);
-        buf.put_u32(t.id);
-        end_box(buf, tfhd);
-        let tfdt = begin_full_box(buf, b"tfdt", 1, 0);
-        buf.put_u64(t.next_decode);
-        end_box(buf, tfdt);
-        let trun = begin_full_box(buf, b"trun", 0, TRUN_FLAGS);
-        buf.put_u32(u32::try_from(t.queued.len()).map_err(|_| too_large("sample count"))?);
-        offsets[traf_no] = (buf.len(), payload);
-        buf.put_i32(0); // data_offset, patched below
-        for s in &t.queued {
-            let flags = match (t.kind, s.keyframe) {
-                (TrackKind::Video, false) => FLAGS_NON_SYNC,
-                _ => FLAGS_SYNC,
-            };
-            buf.put_u32(s.duration);
-            buf.put_u32(u32::try_from(s.data.len()).map_err(|_| too_large("sample size"))?);
-            buf.put_u32(flags);
-        }
-        end_box(buf, trun);
-        end_box(buf, traf);
+    let queued: Vec<&TrackQueue> = tracks
+        .into_iter()
+        .flatten()
+        .filter(|t| t.has_queued())
+        .collect();
+    let entries = queued
+        .iter()
+        .map(|t| {
+            t.queued
+                .iter()
+                .map(|s| {
+                    Ok(SampleEntry {
+                        duration: s.duration,
+                        size: u32::try_from(s.data.len()).map_err(|_| too_large("sample size"))?,
+                        keyframe: s.keyframe,
+                    })
+                })
+                .collect::<Result<Vec<_>, Fmp4Error>>()
+        })
+        .collect::<Result<Vec<_>, Fmp4Error>>()?;
+    let trafs: Vec<Traf<'_>> = queued
+        .iter()
+        .zip(&entries)
+        .map(|(t, samples)| Traf {
+            id: t.id,
+            kind: t.kind,
+            decode_time: t.next_decode,
+            samples,
+        })
+        .collect();
+    put_moof(buf, sequence, &trafs)?;
+    for (traf_no, t) in queued.iter().enumerate() {
         ras[traf_no] = t.random_access().map(|(time, sample)| RandomAccess {
             track_id: t.id,
             time,
@@ -247,18 +317,8 @@ pub(super) fn build(
             traf: traf_no as u8 + 1,
             sample,
         });
-        payload += t.queued_bytes;
-        traf_no += 1;
     }
-    end_box(buf, moof);
-    let moof_size = buf.len() as u64;
-    let header = put_mdat_header(buf, payload) as u64;
-    for &(pos, off) in &offsets[..traf_no] {
-        let data_offset =
-            i32::try_from(moof_size + header + off).map_err(|_| too_large("data offset"))?;
-        buf[pos..pos + 4].copy_from_slice(&data_offset.to_be_bytes());
-    }
-    for t in tracks.into_iter().flatten() {
+    for t in &queued {
         for s in &t.queued {
             buf.extend_from_slice(&s.data);
         }

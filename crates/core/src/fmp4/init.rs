@@ -41,6 +41,15 @@ fn check(params: &StreamParams) -> Result<(), Fmp4Error> {
 }
 
 pub(super) fn build(params: &StreamParams) -> Result<Init, Fmp4Error> {
+    build_with(params, true)
+}
+
+/// The init segment of an endless stream: no `mehd` (a player would take its 0 for the length).
+pub(super) fn build_live(params: &StreamParams) -> Result<Init, Fmp4Error> {
+    build_with(params, false)
+}
+
+fn build_with(params: &StreamParams, with_mehd: bool) -> Result<Init, Fmp4Error> {
     check(params)?;
     let mut b = Vec::with_capacity(1024 + params.video.config.len());
 
@@ -82,13 +91,16 @@ pub(super) fn build(params: &StreamParams) -> Result<Init, Fmp4Error> {
     }
 
     let mvex = begin_box(&mut b, b"mvex");
-    let mehd = begin_full_box(&mut b, b"mehd", 1, 0);
-    let mehd_field = Field {
-        offset: b.len() as u64,
-        wide: true,
-    };
-    b.put_u64(0);
-    end_box(&mut b, mehd);
+    let mehd_field = with_mehd.then(|| {
+        let mehd = begin_full_box(&mut b, b"mehd", 1, 0);
+        let field = Field {
+            offset: b.len() as u64,
+            wide: true,
+        };
+        b.put_u64(0);
+        end_box(&mut b, mehd);
+        field
+    });
     for t in &tracks {
         let trex = begin_full_box(&mut b, b"trex", 0, 0);
         b.put_u32(t.id);
@@ -106,7 +118,7 @@ pub(super) fn build(params: &StreamParams) -> Result<Init, Fmp4Error> {
         info: MoovInfo {
             movie_timescale: MOVIE_TIMESCALE,
             mvhd: mvhd_field,
-            mehd: Some(mehd_field),
+            mehd: mehd_field,
             tracks,
         },
     })

@@ -77,12 +77,14 @@
 //! - `init`: builds `ftyp` + `moov`; `moov`: finds and patches its duration fields.
 //! - `fragment`: per-track sample queues and the `moof`+`mdat` builder.
 //! - `writer`: [`ClipWriter`]; `recover`: [`recover`]; `inspect`: [`inspect`].
+//! - `live`: [`LiveMuxer`], one viewer's endless stream (a fragment per packet, sent at once).
 //! - `reader`: [`Mp4File`], the looping-file source's demuxer; `stbl`: its sample-table walker.
 
 mod boxes;
 mod fragment;
 mod init;
 mod inspect;
+mod live;
 mod moov;
 mod reader;
 mod recover;
@@ -94,6 +96,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use inspect::inspect;
+pub use live::{codecs, LiveMuxer};
 pub use reader::{Mp4File, Sample};
 pub use recover::{recover, Recovered};
 pub use writer::{ClipSummary, ClipWriter, SkipReason, WriteOutcome};

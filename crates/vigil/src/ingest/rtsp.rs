@@ -26,6 +26,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{timeout, Instant};
 use tracing::{info, warn};
 use vigil_core::backoff::Backoff;
@@ -185,6 +187,54 @@ pub enum RunEnd {
     ReceiverGone,
 }
 
+/// How a motion source asks a camera's RTSP source to take in everything its socket holds
+/// *now*, before the motion event is handed on: the recorder must judge an event against the
+/// media up to the event's arrival, not against what a paced read (`runtime::live`) left
+/// waiting in the kernel. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Freshen(mpsc::UnboundedSender<oneshot::Sender<()>>);
+
+/// The source's end of [`Freshen`].
+#[derive(Debug)]
+pub struct FreshRequests(mpsc::UnboundedReceiver<oneshot::Sender<()>>);
+
+/// A [`Freshen`] and the [`FreshRequests`] it reaches.
+pub fn fresh_channel() -> (Freshen, FreshRequests) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Freshen(tx), FreshRequests(rx))
+}
+
+impl Freshen {
+    /// Asks; the answer comes once every frame that was waiting in the socket has been sent
+    /// on (or at once when no session is up). `None` when the source is gone.
+    pub fn ask(&self) -> Option<oneshot::Receiver<()>> {
+        let (tx, rx) = oneshot::channel();
+        self.0.send(tx).ok().map(|()| rx)
+    }
+}
+
+impl FreshRequests {
+    /// The next request; pending forever once every [`Freshen`] is gone.
+    async fn next(&mut self) -> oneshot::Sender<()> {
+        match self.0.recv().await {
+            Some(r) => r,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Runs `fut`, answering every request at once meanwhile (there is no session to read).
+    pub async fn answering<F: Future>(&mut self, fut: F) -> F::Output {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut fut => return out,
+                r = self.next() => { let _ = r.send(()); }
+            }
+        }
+    }
+}
+
 /// Ingests one camera until `shutdown` completes or the receiver is gone. See the module docs.
 pub async fn run(
     cfg: RtspConfig,
@@ -192,18 +242,33 @@ pub async fn run(
     stats: Arc<IngestStats>,
     send: impl FnMut(SourceEvent) -> bool + Send,
     shutdown: impl Future<Output = ()>,
+    fresh: FreshRequests,
 ) -> RunEnd {
-    run_with(&RetinaOpener, cfg, clock, stats, send, shutdown).await
+    run_fresh(&RetinaOpener, cfg, clock, stats, send, shutdown, fresh).await
+}
+
+/// [`run`] with another [`RtspOpener`] and nobody asking for fresh reads (tests).
+pub async fn run_with(
+    opener: &dyn RtspOpener,
+    cfg: RtspConfig,
+    clock: Arc<dyn Clock>,
+    stats: Arc<IngestStats>,
+    send: impl FnMut(SourceEvent) -> bool + Send,
+    shutdown: impl Future<Output = ()>,
+) -> RunEnd {
+    let (_, fresh) = fresh_channel();
+    run_fresh(opener, cfg, clock, stats, send, shutdown, fresh).await
 }
 
 /// [`run`] with another [`RtspOpener`] (tests).
-pub async fn run_with(
+pub async fn run_fresh(
     opener: &dyn RtspOpener,
     cfg: RtspConfig,
     clock: Arc<dyn Clock>,
     stats: Arc<IngestStats>,
     mut send: impl FnMut(SourceEvent) -> bool + Send,
     shutdown: impl Future<Output = ()>,
+    mut fresh: FreshRequests,
 ) -> RunEnd {
     tokio::pin!(shutdown);
     let t = cfg.timing;
@@ -215,7 +280,7 @@ pub async fn run_with(
         let (was_up, end) = tokio::select! {
             biased;
             () = &mut shutdown => return RunEnd::Shutdown,
-            r = session(opener, &cfg, &*clock, &stats, &mut send) => r,
+            r = session(opener, &cfg, &*clock, &stats, &mut send, &mut fresh) => r,
         };
         let error = match end {
             SessionEnd::ReceiverGone => return RunEnd::ReceiverGone,
@@ -239,7 +304,7 @@ pub async fn run_with(
         tokio::select! {
             biased;
             () = &mut shutdown => return RunEnd::Shutdown,
-            () = tokio::time::sleep(delay) => {}
+            () = fresh.answering(tokio::time::sleep(delay)) => {}
         }
     }
 }
@@ -256,9 +321,13 @@ async fn session(
     clock: &dyn Clock,
     stats: &IngestStats,
     send: &mut (dyn FnMut(SourceEvent) -> bool + Send),
+    fresh: &mut FreshRequests,
 ) -> (bool, SessionEnd) {
     let t = cfg.timing;
-    let mut s = match timeout(t.open_timeout, opener.open(cfg)).await {
+    let mut s = match fresh
+        .answering(timeout(t.open_timeout, opener.open(cfg)))
+        .await
+    {
         Err(_) => {
             let e = RtspError::timeout(t.open_timeout, "opening the session");
             return (false, SessionEnd::Failed(e));
@@ -283,10 +352,9 @@ async fn session(
     // anchor is taken on its last frame (`feed::FirstRead`).
     let mut first = Some(FirstRead::default());
     let end = loop {
-        // `None`: nothing more is ready, the held read is over.
-        let next = tokio::select! {
+        let step = tokio::select! {
             biased;
-            next = s.next() => Some(next),
+            next = s.next() => Step::Frame(next),
             () = &mut watchdog => {
                 let now = Instant::now();
                 if !feed.is_up() && now >= opened + t.keyframe_timeout {
@@ -306,27 +374,43 @@ async fn session(
                 watchdog.as_mut().reset(due);
                 continue;
             }
-            () = std::future::ready(()), if first.as_ref().is_some_and(|f| !f.is_empty()) => None,
+            reply = fresh.next() => Step::Fresh(reply),
+            () = std::future::ready(()), if first.as_ref().is_some_and(|f| !f.is_empty()) => Step::ReadOver,
         };
         let was_up = feed.is_up();
-        let fed = match next {
-            None => release(&mut first, &mut feed, Now::read(clock), stats, send),
-            Some(None) => break SessionEnd::Failed(RtspError::Ended),
-            Some(Some(Err(e))) => break SessionEnd::Failed(e),
-            Some(Some(Ok(frame))) => {
-                last_frame = Instant::now();
-                match first.as_mut() {
-                    None => feed.push(frame, Now::read(clock), stats, send),
-                    Some(held) => {
-                        // Full: a stream that never paused; released as if the read ended.
-                        held.hold(frame)
-                            || release(&mut first, &mut feed, Now::read(clock), stats, send)
+        let mut reads = Reads {
+            first: &mut first,
+            feed: &mut feed,
+            clock,
+            stats,
+            send: &mut *send,
+            last_frame: &mut last_frame,
+        };
+        let taken = match step {
+            Step::Frame(next) => reads.take(next),
+            Step::ReadOver => reads.take_held(),
+            Step::Fresh(reply) => {
+                // Resumed only after the runtime has polled its sockets (`yield_now` defers
+                // the wake until then), so the reads below see every byte that had arrived.
+                tokio::task::yield_now().await;
+                let taken = loop {
+                    // Unconstrained: tokio's budget would otherwise end the reads early with a
+                    // Pending that means "later", not "nothing more".
+                    match tokio::task::unconstrained(s.next()).now_or_never() {
+                        Some(next) => {
+                            if let Err(end) = reads.take(next) {
+                                break Err(end);
+                            }
+                        }
+                        None => break reads.take_held(),
                     }
-                }
+                };
+                let _ = reply.send(());
+                taken
             }
         };
-        if !fed {
-            break SessionEnd::ReceiverGone;
+        if let Err(end) = taken {
+            break end;
         }
         // Counted as they happen (the API shows them live, and a session cut short by a
         // shutdown still counts its own).
@@ -342,22 +426,72 @@ async fn session(
     (feed.is_up(), end)
 }
 
-/// Feeds the held read (`feed::FirstRead`) as if its last frame arrived `now`; while that left
-/// the stream without an anchor (no keyframe in it), holds the next read too. Returns false when
-/// `send` said the receiver is gone.
-fn release(
-    first: &mut Option<FirstRead>,
-    feed: &mut Feed,
-    now: Now,
-    stats: &IngestStats,
-    send: &mut (dyn FnMut(SourceEvent) -> bool + Send),
-) -> bool {
-    let held = first.take().unwrap_or_default();
-    let fed = held.release(feed, now, stats, send);
-    if !feed.is_up() {
-        *first = Some(FirstRead::default());
+/// What a session's loop does next.
+enum Step {
+    /// The session's next frame, its end (`None`) or its failure.
+    Frame(Option<Result<RawFrame, RtspError>>),
+    /// Nothing more is ready: the held read (`feed::FirstRead`) is over.
+    ReadOver,
+    /// A motion source asks for everything waiting in the socket now ([`Freshen`]).
+    Fresh(oneshot::Sender<()>),
+}
+
+/// A session's reading state, borrowed for one step.
+struct Reads<'a> {
+    first: &'a mut Option<FirstRead>,
+    feed: &'a mut Feed,
+    clock: &'a dyn Clock,
+    stats: &'a IngestStats,
+    send: &'a mut (dyn FnMut(SourceEvent) -> bool + Send),
+    last_frame: &'a mut Instant,
+}
+
+impl Reads<'_> {
+    /// Takes the session's next item: a frame is fed (or held, until the stream is up).
+    fn take(&mut self, next: Option<Result<RawFrame, RtspError>>) -> Result<(), SessionEnd> {
+        let frame = match next {
+            None => return Err(SessionEnd::Failed(RtspError::Ended)),
+            Some(Err(e)) => return Err(SessionEnd::Failed(e)),
+            Some(Ok(frame)) => frame,
+        };
+        *self.last_frame = Instant::now();
+        let fed = match self.first.as_mut() {
+            None => self
+                .feed
+                .push(frame, Now::read(self.clock), self.stats, self.send),
+            // Full: a stream that never paused; released as if the read ended.
+            Some(held) => held.hold(frame) || self.release(),
+        };
+        if fed {
+            Ok(())
+        } else {
+            Err(SessionEnd::ReceiverGone)
+        }
     }
-    fed
+
+    /// The read is over: feeds what it held, if anything.
+    fn take_held(&mut self) -> Result<(), SessionEnd> {
+        if self.first.as_ref().is_none_or(|f| f.is_empty()) {
+            return Ok(());
+        }
+        if self.release() {
+            Ok(())
+        } else {
+            Err(SessionEnd::ReceiverGone)
+        }
+    }
+
+    /// Feeds the held read as if its last frame arrived now; while that left the stream without
+    /// an anchor (no keyframe in it), holds the next read too. False when `send` said the
+    /// receiver is gone.
+    fn release(&mut self) -> bool {
+        let held = self.first.take().unwrap_or_default();
+        let fed = held.release(self.feed, Now::read(self.clock), self.stats, self.send);
+        if !self.feed.is_up() {
+            *self.first = Some(FirstRead::default());
+        }
+        fed
+    }
 }
 
 /// What [`describe`] learned of a camera.

@@ -20,16 +20,18 @@ use anyhow::Context;
 use tracing::{info, warn};
 use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
-use vigil_core::settings::RecordingSettings;
+use vigil_core::settings::{BufferMode, RecordingSettings};
 use vigil_core::time::Clock;
 
-use super::live::{self, EventSourceHealth};
+use super::live::{self, EventSourceHealth, Freshener};
+use super::paced::{Paced, Slot};
 use crate::camera::{self, CameraHandle, CameraMsg, CameraPipeline, CameraStatus};
 use crate::catalog::Catalog;
 use crate::clips::{safe_name, ClipStore};
 use crate::config::{CameraConfig, Transport};
 use crate::ingest::file::{path_from_url, LoopingFile};
-use crate::ingest::rtsp::{IngestSnapshot, IngestStats};
+use crate::ingest::rtsp::{fresh_channel, IngestSnapshot, IngestStats};
+use crate::liveview::LiveFeed;
 use crate::notice::{Notice, NoticeBus};
 
 /// How long a stopping camera's source and event client get to end by themselves (an ONVIF
@@ -64,7 +66,9 @@ pub(super) struct Env {
     pub notices: NoticeBus,
     pub store: ClipStore,
     pub spool_root: PathBuf,
-    pub ingest_rt: tokio::runtime::Handle,
+    /// RTSP over TCP: a paced slot per camera.
+    pub paced: Arc<Paced>,
+    /// ONVIF clients and RTSP over UDP.
     pub events_rt: tokio::runtime::Handle,
 }
 
@@ -119,6 +123,10 @@ pub struct Camera {
     worker: CameraHandle,
     ingest: Option<Arc<IngestStats>>,
     onvif: Option<Arc<dyn EventSourceHealth>>,
+    live: Arc<LiveFeed>,
+    fresh: Freshener,
+    /// Its paced slot (RTSP over TCP), removed when it stops.
+    slot: Option<Arc<Slot>>,
     /// Tells the source and the event client to stop.
     stop_tx: tokio::sync::watch::Sender<bool>,
     stop_flag: Arc<AtomicBool>,
@@ -156,11 +164,25 @@ impl Camera {
     pub fn onvif_counters(&self) -> Option<(u64, u64, u64)> {
         self.onvif.as_ref().map(|h| h.counters())
     }
+    /// Its live view.
+    pub fn live(&self) -> &Arc<LiveFeed> {
+        &self.live
+    }
+    /// Returns once its source has taken in what waits in its socket: call before handing on a
+    /// motion event (`live::Freshener`).
+    pub async fn fresh(&self) {
+        self.fresh.fresh().await
+    }
 
-    /// Tells the source and event client to stop, without waiting.
+    /// Tells the source and event client to stop, without waiting; ends its viewers' streams.
     fn signal_stop(&self) {
         self.stop_flag.store(true, Ordering::Relaxed);
         let _ = self.stop_tx.send(true);
+        self.live.close();
+        if let Some(slot) = &self.slot {
+            // Seen at once, not at the next paced round.
+            slot.kick();
+        }
     }
 
     /// Waits for the source and event client (until `deadline`), then closes the worker's clip
@@ -289,6 +311,9 @@ impl CameraSet {
         };
         cam.signal_stop();
         cam.finish(std::time::Instant::now() + STOP_GRACE);
+        if let Some(slot) = &cam.slot {
+            self.env.paced.remove(slot);
+        }
         self.env.notices.publish(
             name,
             Notice::Stopped {
@@ -327,6 +352,8 @@ impl CameraSet {
                 name: name.to_owned(),
                 source,
             })?;
+        cam.live
+            .set_keep_gop(settings.buffer_mode != BufferMode::Disk);
         if !cam.worker.configure(settings) {
             return Err(CameraSetError::WorkerGone(name.to_owned()));
         }
@@ -344,6 +371,9 @@ impl CameraSet {
         let deadline = std::time::Instant::now() + STOP_GRACE;
         for c in &cams {
             c.finish(deadline);
+            if let Some(slot) = &c.slot {
+                self.env.paced.remove(slot);
+            }
             self.env.notices.publish(
                 c.name(),
                 Notice::Stopped {
@@ -368,6 +398,7 @@ impl CameraSet {
                 cfg.settings.clone()
             }
         };
+        let keep_gop = settings.buffer_mode != BufferMode::Disk;
         let spool = env.spool_root.join(safe_name(&cfg.name));
         let buffer = env.pool.register(
             &cfg.name,
@@ -382,6 +413,9 @@ impl CameraSet {
         let stop_flag = Arc::new(AtomicBool::new(false));
         let mut runners = Vec::new();
         let mut ingest = None;
+        let mut slot = None;
+        let mut fresh = Freshener::default();
+        let mut live = LiveFeed::new(keep_gop, None);
         let started = (|| -> anyhow::Result<Option<Arc<dyn EventSourceHealth>>> {
             match cfg.url.as_deref() {
                 Some(url) if url.starts_with("file:") => {
@@ -391,27 +425,48 @@ impl CameraSet {
                         .with_context(|| format!("opening {}", path.display()))?;
                     let tx = worker.sender();
                     let (clock, stop) = (env.clock.clone(), stop_flag.clone());
+                    let feed = live.clone();
+                    let send = move |ev| {
+                        feed.observe(&ev);
+                        tx.send_source(ev)
+                    };
                     let t = std::thread::Builder::new()
                         .name(format!("src-{}", cfg.name))
-                        .spawn(move || source.run_paced(clock, |ev| tx.send_source(ev), stop))?;
+                        .spawn(move || source.run_paced(clock, send, stop))?;
                     runners.push(("the file source", Runner::Thread(t)));
                 }
                 // An rtsp:// URL, or none (then the camera's ONVIF service gives it).
                 _ => {
                     let stats = Arc::new(IngestStats::new());
                     ingest = Some(stats.clone());
+                    let (ask, requests) = fresh_channel();
                     let rt = match cfg.transport {
-                        Transport::Tcp => &env.ingest_rt,
-                        Transport::Udp => &env.events_rt,
+                        Transport::Tcp => {
+                            let s = env.paced.add(&cfg.name)?;
+                            // Watched, the camera is read at once (runtime::paced).
+                            let w = s.clone();
+                            live = LiveFeed::new(
+                                keep_gop,
+                                Some(Box::new(move |on| w.set_watched(on))),
+                            );
+                            fresh = Freshener::new(ask, Some(s.clone()));
+                            slot.insert(s).handle().clone()
+                        }
+                        Transport::Udp => {
+                            fresh = Freshener::new(ask, None);
+                            env.events_rt.clone()
+                        }
                     };
                     let fut = live::rtsp_task(
                         &cfg,
                         env.clock.clone(),
                         worker.sender(),
+                        live.clone(),
                         stats,
                         stop_rx.clone(),
+                        requests,
                     );
-                    runners.push(("the RTSP source", Runner::task(rt, fut)));
+                    runners.push(("the RTSP source", Runner::task(&rt, fut)));
                 }
             }
             let Some(device) = cfg.onvif.as_deref() else {
@@ -422,6 +477,7 @@ impl CameraSet {
                 device,
                 env.clock.clone(),
                 worker.sender(),
+                fresh.clone(),
                 env.notices.clone(),
                 stop_rx,
             );
@@ -438,6 +494,9 @@ impl CameraSet {
                 for (what, r) in runners {
                     r.finish(deadline, what, &cfg.name);
                 }
+                if let Some(s) = &slot {
+                    env.paced.remove(s);
+                }
                 worker.shutdown();
                 return Err(e);
             }
@@ -447,6 +506,9 @@ impl CameraSet {
             worker,
             ingest,
             onvif,
+            live,
+            fresh,
+            slot,
             stop_tx,
             stop_flag,
             runners: Mutex::new(runners),

@@ -30,8 +30,10 @@ use vigil_core::time::Clock;
 
 use crate::camera::{CameraMsg, CameraTx};
 use crate::config::CameraConfig;
-use crate::ingest::rtsp::{self, IngestStats, RtspConfig};
+use crate::ingest::rtsp::{self, FreshRequests, Freshen, IngestStats, RtspConfig};
+use crate::liveview::LiveFeed;
 use crate::notice::{Notice, NoticeBus};
+use crate::runtime::paced::Slot;
 
 /// What the API shows of a camera's motion-event client (ONVIF).
 pub trait EventSourceHealth: Send + Sync {
@@ -134,6 +136,44 @@ async fn pace(every: Duration) {
     }
 }
 
+/// How long a motion event waits at most for its camera's source to take in what waits in its
+/// socket ([`Freshener`]). The source answers in well under a millisecond; a slot that can't
+/// (its runtime cancelled mid-stop) must not hold motion up for long.
+pub const FRESH_WAIT: Duration = Duration::from_millis(250);
+
+/// Makes a camera's source take in everything waiting in its socket before a motion event is
+/// handed on (`ingest::rtsp::Freshen`), kicking its paced slot so that happens now rather than
+/// at the next round. For a camera without an RTSP source (`file:`) it does nothing.
+#[derive(Clone, Default)]
+pub struct Freshener {
+    ask: Option<Freshen>,
+    slot: Option<Arc<Slot>>,
+}
+
+impl Freshener {
+    pub fn new(ask: Freshen, slot: Option<Arc<Slot>>) -> Freshener {
+        Freshener {
+            ask: Some(ask),
+            slot,
+        }
+    }
+
+    /// Returns once the source has sent on what was waiting, or after [`FRESH_WAIT`].
+    pub async fn fresh(&self) {
+        let Some(answer) = self.ask.as_ref().and_then(Freshen::ask) else {
+            return;
+        };
+        if let Some(slot) = &self.slot {
+            slot.kick();
+        }
+        if tokio::time::timeout(FRESH_WAIT, answer).await.is_err() {
+            warn!(
+                "the camera's source did not answer within {FRESH_WAIT:?}: motion handed on as is"
+            );
+        }
+    }
+}
+
 /// Resolves when `stop` turns true.
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|v| *v).await;
@@ -151,15 +191,19 @@ pub fn onvif_config(cam: &CameraConfig, url: &str) -> vigil_onvif::CameraConfig 
 }
 
 /// The RTSP ingest task of `cam` (its `url`, or the one its ONVIF service gives), to run on
-/// the ingest runtime until `stop` turns true.
+/// its paced slot (TCP) or the events runtime (UDP) until `stop` turns true. Every event goes
+/// to the camera's live view first, then to its worker.
 pub fn rtsp_task(
     cam: &CameraConfig,
     clock: Arc<dyn Clock>,
     tx: CameraTx,
+    live: Arc<LiveFeed>,
     stats: Arc<IngestStats>,
     stop: watch::Receiver<bool>,
+    fresh: FreshRequests,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let cam = cam.clone();
+    let mut fresh = fresh;
     async move {
         let url = match cam.url.clone() {
             Some(u) => u,
@@ -177,7 +221,7 @@ pub fn rtsp_task(
                     let wait = backoff.next_delay();
                     tokio::select! {
                         _ = stopped(stop.clone()) => return,
-                        r = vigil_onvif::stream_uri(&cfg, clock.clone()) => match r {
+                        r = fresh.answering(vigil_onvif::stream_uri(&cfg, clock.clone())) => match r {
                             Ok(u) => {
                                 info!(camera = %cam.name, "stream URL from ONVIF: {u}");
                                 break u;
@@ -187,7 +231,7 @@ pub fn rtsp_task(
                     }
                     tokio::select! {
                         _ = stopped(stop.clone()) => return,
-                        _ = tokio::time::sleep(wait) => {}
+                        _ = fresh.answering(tokio::time::sleep(wait)) => {}
                     }
                 }
             }
@@ -200,8 +244,12 @@ pub fn rtsp_task(
             cfg,
             clock,
             stats,
-            move |ev| tx.send_source(ev),
+            move |ev| {
+                live.observe(&ev);
+                tx.send_source(ev)
+            },
             stopped(stop),
+            fresh,
         )
         .await;
     }
@@ -229,6 +277,7 @@ pub fn onvif_task(
     device_url: &str,
     clock: Arc<dyn Clock>,
     tx: CameraTx,
+    fresh: Freshener,
     notices: NoticeBus,
     stop: watch::Receiver<bool>,
 ) -> (
@@ -270,11 +319,14 @@ pub fn onvif_task(
                     continue;
                 }
                 on = ev.camera_motion;
+                let received = Instant::now();
+                // The recorder judges the event against the media up to its arrival.
+                fresh.fresh().await;
                 let msg = if on {
                     CameraMsg::MotionStart {
                         source: MotionSource::Onvif,
                         until: None,
-                        received: Instant::now(),
+                        received,
                         camera_time: ev.camera_time,
                     }
                 } else {

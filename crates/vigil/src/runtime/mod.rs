@@ -5,8 +5,9 @@
 //! The runtime owns every thread and task it starts and gets each of them back at shutdown:
 //! - the camera set ([`cameras`]): per camera a worker thread, a source (RTSP task or `file:`
 //!   thread) and an ONVIF event task;
-//! - the two ingest runtimes ([`live::IngestRuntime`]): `ingest` (RTSP over TCP, paced) and
-//!   `events` (ONVIF, RTSP over UDP);
+//! - the ingest threads: `ingest` drives a small runtime per RTSP-over-TCP camera, paced
+//!   ([`paced`]; a watched camera gets a thread of its own while watched), and `events`
+//!   ([`live::IngestRuntime`]) runs ONVIF clients and RTSP over UDP;
 //! - the catalog writer thread (a lossless subscriber of the notice stream, [`crate::notice`]);
 //! - the retention thread; helper threads adopted with [`Runtime::adopt_thread`].
 //!
@@ -19,6 +20,7 @@
 
 pub mod cameras;
 pub mod live;
+pub mod paced;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,7 +72,7 @@ pub struct Runtime {
     retention_thread: JoinHandle<()>,
     catalog_writer: JoinHandle<()>,
     helpers: Vec<JoinHandle<()>>,
-    ingest_rt: live::IngestRuntime,
+    paced: Arc<paced::Paced>,
     events_rt: live::IngestRuntime,
 }
 
@@ -133,7 +135,7 @@ impl Runtime {
                     })
                 })?
         };
-        let ingest_rt = live::IngestRuntime::ingest()?;
+        let paced = Arc::new(paced::Paced::start("ingest", live::READ_EVERY)?);
         let events_rt = live::IngestRuntime::events()?;
         let env = Env {
             clock: clock.clone(),
@@ -142,7 +144,7 @@ impl Runtime {
             notices: notices.clone(),
             store: ClipStore::new(&clips_root),
             spool_root,
-            ingest_rt: ingest_rt.handle().clone(),
+            paced: paced.clone(),
             events_rt: events_rt.handle().clone(),
         };
         let shared = Shared {
@@ -164,7 +166,7 @@ impl Runtime {
             retention_thread,
             catalog_writer,
             helpers: Vec::new(),
-            ingest_rt,
+            paced,
             events_rt,
         };
         for cam in runtime.handle.config().cameras.clone() {
@@ -209,7 +211,7 @@ impl Runtime {
         let _ = self.catalog_writer.join();
         let _ = self.retention_kick.send(()); // wakes the retention thread to see the stop
         let _ = self.retention_thread.join();
-        self.ingest_rt.stop();
+        self.paced.stop();
         self.events_rt.stop();
         info!("stopped");
     }

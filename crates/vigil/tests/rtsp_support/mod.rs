@@ -186,11 +186,16 @@ impl Ingest {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let stats = Arc::new(IngestStats::new());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let task = rt
-            .handle()
-            .spawn(rtsp::run(cfg, clock, stats.clone(), send, async move {
+        let task = rt.handle().spawn(rtsp::run(
+            cfg,
+            clock,
+            stats.clone(),
+            send,
+            async move {
                 let _ = stopped.await;
-            }));
+            },
+            rtsp::fresh_channel().1,
+        ));
         Ingest {
             stop: Some(stop),
             task: Some(task),

@@ -24,6 +24,8 @@ pub struct CameraJson {
     onvif: Option<Value>,
     clips_recorded: u64,
     current_clip_id: Option<i64>,
+    /// Its live view: viewers now, skips, the stream's codecs.
+    live: crate::liveview::LiveStats,
 }
 
 #[derive(Serialize)]
@@ -73,6 +75,7 @@ pub async fn list(State(app): State<Http>) -> Json<Value> {
                 onvif: c.onvif_health(),
                 clips_recorded: s.recorder.clips_recorded,
                 current_clip_id: current_clip_id(&app, c.name()),
+                live: c.live().stats(),
             }
         })
         .collect();
@@ -293,6 +296,8 @@ pub async fn motion(
             )))
         }
     };
+    // The recorder judges the event against the media up to its arrival.
+    cam.fresh().await;
     if !cam.send(msg) {
         return Err(ApiError::internal("the camera's worker is gone"));
     }
@@ -300,6 +305,33 @@ pub async fn motion(
         StatusCode::ACCEPTED,
         Json(json!({ "camera": name, "action": action, "accepted": true })),
     ))
+}
+
+/// `GET /api/cameras/{camera}/live.mp4`: the camera's live view, an endless fragmented MP4
+/// (`crate::liveview`). 503 while its stream is down; the body ends when the stream's
+/// parameters change or the camera stops.
+pub async fn live(
+    State(app): State<Http>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let cam = camera(&app, &name)?;
+    let stream = cam.live().subscribe().map_err(|e| match e {
+        crate::liveview::LiveError::Params(_) => ApiError::internal(e),
+        _ => ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("camera {name:?}: {e}"),
+        ),
+    })?;
+    let content_type = format!("video/mp4; codecs=\"{}\"", stream.codecs());
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, content_type),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 #[cfg(test)]

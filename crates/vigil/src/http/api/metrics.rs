@@ -77,6 +77,36 @@ pub fn render(app: &Http) -> String {
     for (n, s) in &statuses {
         o.sample("vigil_camera_stream_up", &cam(n), u8::from(s.stream_up));
     }
+    let live: Vec<_> = app
+        .cameras()
+        .list()
+        .iter()
+        .map(|c| (c.name().to_owned(), c.live().stats()))
+        .collect();
+    o.help(
+        "vigil_live_viewers",
+        "gauge",
+        "Viewers of the camera's live view (live.mp4) now.",
+    );
+    for (n, l) in &live {
+        o.sample("vigil_live_viewers", &cam(n), l.viewers);
+    }
+    o.help(
+        "vigil_live_viewers_total",
+        "counter",
+        "Viewers of the camera's live view since start.",
+    );
+    for (n, l) in &live {
+        o.sample("vigil_live_viewers_total", &cam(n), l.viewers_total);
+    }
+    o.help(
+        "vigil_live_skips_total",
+        "counter",
+        "Times a live viewer fell behind and skipped to the next keyframe.",
+    );
+    for (n, l) in &live {
+        o.sample("vigil_live_skips_total", &cam(n), l.skips);
+    }
     let counters: [Field<u64>; 8] = [
         (
             "vigil_packets_received_total",

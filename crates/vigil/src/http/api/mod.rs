@@ -81,6 +81,7 @@ pub fn router(app: Http) -> Router<Http> {
         .route("/api/cameras", get(cameras::list))
         .route("/api/cameras/{camera}/motion", post(cameras::motion))
         .route("/api/cameras/{camera}/restart", post(cameras::restart))
+        .route("/api/cameras/{camera}/live.mp4", get(cameras::live))
         .route(
             "/api/motion_recording/config/{camera}",
             get(cameras::get_config).post(cameras::set_config),
@@ -141,13 +142,18 @@ pub(crate) async fn require_token(State(app): State<Http>, req: Request, next: N
     }
 }
 
-/// `?token=` on a clip's file (`/api/recordings/{id}/file`) and nowhere else: a `<video>` or a
-/// download link cannot send a header. (The UI's page sets `Referrer-Policy: no-referrer`.)
+/// `?token=` on a clip's file (`/api/recordings/{id}/file`) and a camera's live view
+/// (`/api/cameras/{camera}/live.mp4`) and nowhere else: a `<video>` or a download link cannot
+/// send a header. (The UI's page sets `Referrer-Policy: no-referrer`.)
 fn query_token(uri: &axum::http::Uri) -> Option<String> {
-    let id = uri
-        .path()
-        .strip_prefix("/api/recordings/")?
-        .strip_suffix("/file")?;
+    let path = uri.path();
+    let id = path
+        .strip_prefix("/api/recordings/")
+        .and_then(|p| p.strip_suffix("/file"))
+        .or_else(|| {
+            path.strip_prefix("/api/cameras/")
+                .and_then(|p| p.strip_suffix("/live.mp4"))
+        })?;
     if id.is_empty() || id.contains('/') {
         return None;
     }
@@ -182,6 +188,13 @@ mod tests {
         assert_eq!(t("/api/recordings//file?token=s3cret"), None);
         assert_eq!(t("/api/recordings/7/x/file?token=s3cret"), None);
         assert_eq!(t("/api/cameras?token=s3cret"), None);
+        assert_eq!(
+            t("/api/cameras/front%20door/live.mp4?token=s3cret").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(t("/api/cameras//live.mp4?token=s3cret"), None);
+        assert_eq!(t("/api/cameras/a/b/live.mp4?token=s3cret"), None);
+        assert_eq!(t("/api/cameras/a/motion?token=s3cret"), None);
         assert_eq!(t("/metrics?token=s3cret"), None);
     }
 }
