@@ -161,6 +161,10 @@ pub struct ServerConfig {
     /// A connection with no request in progress is closed after this long.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_secs: u32,
+    /// A live viewer's queue holds at most this many KiB of packets; a viewer further behind
+    /// skips to the next keyframe (`crate::liveview`).
+    #[serde(default = "default_live_queue_kib")]
+    pub live_queue_kib: u32,
 }
 
 fn default_max_connections() -> usize {
@@ -174,6 +178,9 @@ fn default_body_timeout() -> u32 {
 }
 fn default_idle_timeout() -> u32 {
     60
+}
+fn default_live_queue_kib() -> u32 {
+    (crate::liveview::QUEUE_BYTES / 1024) as u32
 }
 
 fn default_listen() -> SocketAddr {
@@ -203,6 +210,15 @@ impl ServerConfig {
                 ));
             }
         }
+        if !(16..=1_048_576).contains(&self.live_queue_kib) {
+            return Err(invalid(
+                "server.live_queue_kib",
+                format!(
+                    "must be between 16 and 1048576 (got {})",
+                    self.live_queue_kib
+                ),
+            ));
+        }
         for (i, h) in self.hosts.iter().enumerate() {
             let ok = !h.is_empty()
                 && h.len() <= 253
@@ -230,6 +246,7 @@ impl Default for ServerConfig {
             header_timeout_secs: default_header_timeout(),
             body_timeout_secs: default_body_timeout(),
             idle_timeout_secs: default_idle_timeout(),
+            live_queue_kib: default_live_queue_kib(),
         }
     }
 }

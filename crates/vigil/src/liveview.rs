@@ -35,8 +35,9 @@ use vigil_core::packet::{Packet, StreamParams, TrackKind};
 
 use crate::ingest::SourceEvent;
 
-/// A viewer's queue holds at most this many bytes of packets (or twice the GOP it joined with).
-/// At 4-8 Mbit/s that is 4-8 s of video: a viewer further behind skips ahead.
+/// A viewer's queue holds at most this many bytes of packets (or twice the GOP it joined with)
+/// unless `[server] live_queue_kib` says otherwise. At 4-8 Mbit/s that is 4-8 s of video: a
+/// viewer further behind skips ahead.
 pub const QUEUE_BYTES: usize = 4 << 20;
 /// The newest GOP is not kept beyond this size (a camera whose keyframes are this far apart
 /// has its viewers start at the next one).
@@ -71,6 +72,7 @@ type WatchHook = Box<dyn Fn(bool) + Send + Sync>;
 /// A camera's live view (module docs).
 pub struct LiveFeed {
     state: Mutex<FeedState>,
+    queue_bytes: usize,
     /// Whether the newest GOP is kept while nobody watches (not in `disk` buffer mode).
     keep_gop: AtomicBool,
     skips: AtomicU64,
@@ -95,9 +97,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl LiveFeed {
     /// A feed; `watch(true)` is called when the first viewer comes, `watch(false)` when the
     /// last one leaves.
-    pub fn new(keep_gop: bool, watch: Option<WatchHook>) -> Arc<LiveFeed> {
+    pub fn new(keep_gop: bool, queue_bytes: usize, watch: Option<WatchHook>) -> Arc<LiveFeed> {
         Arc::new(LiveFeed {
             state: Mutex::new(FeedState::default()),
+            queue_bytes,
             keep_gop: AtomicBool::new(keep_gop),
             skips: AtomicU64::new(0),
             viewers_total: AtomicU64::new(0),
@@ -198,7 +201,7 @@ impl LiveFeed {
         let params = st.params.clone().ok_or(LiveError::StreamDown)?;
         let (muxer, init) =
             LiveMuxer::new(&params).map_err(|e| LiveError::Params(e.to_string()))?;
-        let limit = QUEUE_BYTES.max(2 * st.gop_bytes);
+        let limit = self.queue_bytes.max(2 * st.gop_bytes);
         let viewer = Arc::new(Viewer {
             q: Mutex::new(Queue {
                 items: st.gop.iter().cloned().collect(),
@@ -503,7 +506,11 @@ mod tests {
     fn a_viewer_starts_with_the_newest_gop_and_then_gets_each_packet() {
         let watched = Arc::new(Mutex::new(Vec::new()));
         let w = watched.clone();
-        let feed = LiveFeed::new(true, Some(Box::new(move |on| w.lock().unwrap().push(on))));
+        let feed = LiveFeed::new(
+            true,
+            QUEUE_BYTES,
+            Some(Box::new(move |on| w.lock().unwrap().push(on))),
+        );
         assert_eq!(feed.subscribe().err(), Some(LiveError::StreamDown));
         feed.observe(&SourceEvent::Params(params(640)));
         for n in 0..5 {
@@ -534,7 +541,7 @@ mod tests {
 
     #[test]
     fn a_slow_viewer_skips_to_the_next_keyframe_and_the_others_keep_everything() {
-        let feed = LiveFeed::new(true, None);
+        let feed = LiveFeed::new(true, QUEUE_BYTES, None);
         feed.observe(&SourceEvent::Params(params(640)));
         feed.observe(&frame(0, true, 1000));
         let mut fast = feed.subscribe().unwrap();
@@ -561,7 +568,7 @@ mod tests {
 
     #[test]
     fn new_parameters_end_the_streams_and_a_lost_stream_does_not() {
-        let feed = LiveFeed::new(true, None);
+        let feed = LiveFeed::new(true, QUEUE_BYTES, None);
         feed.observe(&SourceEvent::Params(params(640)));
         feed.observe(&frame(0, true, 10));
         let mut s = feed.subscribe().unwrap();
@@ -583,7 +590,7 @@ mod tests {
 
     #[test]
     fn disk_mode_keeps_no_gop_while_unwatched() {
-        let feed = LiveFeed::new(false, None);
+        let feed = LiveFeed::new(false, QUEUE_BYTES, None);
         feed.observe(&SourceEvent::Params(params(640)));
         feed.observe(&frame(0, true, 10));
         feed.observe(&frame(1, false, 10));

@@ -187,11 +187,27 @@ impl http_body::Body for TrackedBody {
     }
 }
 
+/// The connection a request came on, in the request's extensions: for the few handlers that
+/// tune its socket (live view caps its send buffer).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnSocket(std::os::fd::RawFd);
+
+impl ConnSocket {
+    /// Sets the socket's send buffer (the kernel doubles it and stops autotuning it).
+    pub fn set_send_buffer(&self, bytes: usize) -> std::io::Result<()> {
+        // SAFETY: the descriptor is the connection's socket, which stays open for as long as a
+        // request on it is being handled (this runs inside its handler).
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0) };
+        socket2::SockRef::from(&fd).set_send_buffer_size(bytes)
+    }
+}
+
 /// The router, as one connection's hyper service.
 #[derive(Clone)]
 struct ConnService {
     router: Router,
     activity: Arc<Activity>,
+    socket: ConnSocket,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
@@ -204,8 +220,10 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
         self.activity.begin();
         let active = Active(self.activity.clone());
         let router = self.router.clone();
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(self.socket);
         Box::pin(async move {
-            let resp = match router.oneshot(req.map(axum::body::Body::new)).await {
+            let resp = match router.oneshot(req).await {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
@@ -358,6 +376,7 @@ pub async fn serve(
             },
         };
         let _ = socket.set_nodelay(true);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity::new());
         let io = TokioIo::new(WatchedIo {
@@ -367,6 +386,7 @@ pub async fn serve(
         let svc = ConnService {
             router: router.clone(),
             activity: activity.clone(),
+            socket: ConnSocket(fd),
         };
         let conn = http.serve_connection(io, svc);
         let registered = Registered {

@@ -70,6 +70,8 @@ pub(super) struct Env {
     pub paced: Arc<Paced>,
     /// ONVIF clients and RTSP over UDP.
     pub events_rt: tokio::runtime::Handle,
+    /// A live viewer's queue limit.
+    pub live_queue_bytes: usize,
 }
 
 /// A task or thread of a camera, and how to wait for its end.
@@ -415,7 +417,7 @@ impl CameraSet {
         let mut ingest = None;
         let mut slot = None;
         let mut fresh = Freshener::default();
-        let mut live = LiveFeed::new(keep_gop, None);
+        let mut live = LiveFeed::new(keep_gop, env.live_queue_bytes, None);
         let started = (|| -> anyhow::Result<Option<Arc<dyn EventSourceHealth>>> {
             match cfg.url.as_deref() {
                 Some(url) if url.starts_with("file:") => {
@@ -447,6 +449,7 @@ impl CameraSet {
                             let w = s.clone();
                             live = LiveFeed::new(
                                 keep_gop,
+                                env.live_queue_bytes,
                                 Some(Box::new(move |on| w.set_watched(on))),
                             );
                             fresh = Freshener::new(ask, Some(s.clone()));

@@ -146,6 +146,7 @@ impl Runtime {
             spool_root,
             paced: paced.clone(),
             events_rt: events_rt.handle().clone(),
+            live_queue_bytes: config.server.live_queue_kib as usize * 1024,
         };
         let shared = Shared {
             pool: env.pool.clone(),
