@@ -190,10 +190,7 @@ impl LiveClient {
 
     /// Dechunks what arrived and records every fragment completed.
     fn parse(&mut self) {
-        loop {
-            let Some(eol) = self.raw.windows(2).position(|w| w == b"\r\n") else {
-                break;
-            };
+        while let Some(eol) = self.raw.windows(2).position(|w| w == b"\r\n") {
             let size =
                 usize::from_str_radix(std::str::from_utf8(&self.raw[..eol]).unwrap().trim(), 16)
                     .expect("a chunk size");
