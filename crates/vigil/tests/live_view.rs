@@ -437,6 +437,12 @@ fn live_mp4_plays_h265_and_needs_the_token_when_there_is_one() {
     assert!(facts.first_video_packet_key, "{facts:?}");
     assert_eq!(facts.video_codec, "hevc");
     drop(c);
+    // Logs to a pipe carry no colour codes (only a terminal gets them).
+    assert!(
+        run.demo.log.iter().all(|l| !l.contains('\x1b')),
+        "ANSI escapes in the log:\n{}",
+        run.demo.log.join("\n")
+    );
     wait_exit_ok(run);
 }
 
