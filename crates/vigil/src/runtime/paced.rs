@@ -362,10 +362,6 @@ mod tests {
         });
         assert!(greeted, "kicks drive the slot");
         c.write_all(b"data").unwrap();
-        assert!(
-            reads.recv_timeout(Duration::from_millis(300)).is_err(),
-            "paced: not read yet"
-        );
         a.kick();
         reads
             .recv_timeout(Duration::from_secs(5))
