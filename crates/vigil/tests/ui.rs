@@ -7,6 +7,7 @@
 //! saying so (they never skip).
 
 mod common;
+mod rtsp_support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -54,13 +55,18 @@ fn browser_ready() -> PathBuf {
 /// Runs one scenario of ui.mjs against `base`; returns the JSON it printed. Panics with its log
 /// when it fails or takes longer than `limit`.
 fn scenario(name: &str, base: &str, token: &str, limit: Duration) -> Value {
+    scenario_with(name, base, &[("VIGIL_TOKEN", token)], limit)
+}
+
+/// [`scenario`] with these environment variables for ui.mjs.
+fn scenario_with(name: &str, base: &str, env: &[(&str, &str)], limit: Duration) -> Value {
     let dir = browser_ready();
     let mut child = Command::new("node")
         .arg("ui.mjs")
         .args([name, base])
         .arg(screenshots_dir())
         .current_dir(&dir)
-        .env("VIGIL_TOKEN", token)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -302,6 +308,19 @@ fn recordings_play_seek_protect_and_delete_behind_a_token() {
         .filter_map(|r| r["id"].as_i64())
         .collect();
     assert!(!ids.contains(&gone) && ids.len() == 1, "{list}");
+    // The timeline: a bar per clip; at a minute's span each shows its pre-roll; a click played
+    // that clip from its motion (the pre-roll's end); Left / Right went to the earlier / later.
+    assert_eq!(v["timeline_day_bars"].as_array().unwrap().len(), 2, "{v}");
+    let pre = v["timeline_pre_roll"].as_f64().unwrap();
+    let at = v["timeline_seeked"]["at"].as_f64().unwrap();
+    assert!(
+        (at - pre).abs() < 0.1 && pre >= 2.0,
+        "played from {at}, motion at {pre}"
+    );
+    assert_eq!(v["timeline_playing"], v["timeline_selected"], "{v}");
+    assert_eq!(v["after_left"], v["timeline_order"][0], "{v}");
+    assert_eq!(v["after_right"], v["timeline_order"][1], "{v}");
+    assert_screenshots(&["timeline"]);
     // A phone reuses the stored token and fits the screen.
     assert_eq!(v["phone_asked_token"], false);
     assert!(v["overflow_phone"].as_i64().unwrap() <= 0, "{v}");
@@ -339,5 +358,131 @@ fn query_token_opens_clip_files_only() {
     for path in ["/", "/ui/app.js", "/ui/app.css", "/healthz"] {
         assert_eq!(status(path), 200, "{path}");
     }
+    run.stop();
+}
+
+/// Live view in the browser, on the demo: every H.264 camera plays on the dashboard, on the grid
+/// and on its own page (the AAC one with its sound turned on); an H.265 camera plays or, where
+/// this Chromium has no H.265 decoder, says so; a hidden tab stops watching; the API counts the
+/// viewers all along.
+#[test]
+fn live_view_plays_on_the_dashboard_the_grid_and_the_camera_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = DemoProcess::start(dir.path(), &[]);
+    let line = demo.wait_for(&["status page on http://"], Duration::from_secs(30));
+    let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
+    let v = scenario(
+        "live",
+        &format!("http://{addr}"),
+        "",
+        Duration::from_secs(150),
+    );
+
+    let h264: Vec<&str> = v["h264"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(h264, ["lobby-h264", "door-h264-aac"], "{v}");
+    for cam in &h264 {
+        for page in ["dashboard", "grid"] {
+            let seen = &v[page][cam];
+            assert!(
+                seen["readyState"].as_u64().unwrap() >= 2,
+                "{page} {cam}: {seen}"
+            );
+            assert!(seen["width"].as_u64().unwrap() > 0, "{page} {cam}: {seen}");
+        }
+        assert!(v["first_frame_ms"][cam].as_f64().is_some(), "{v}");
+    }
+    // The H.265 camera: played if this browser can, else said so in words.
+    if v["supported"]["yard-h265"] == true {
+        assert!(v["dashboard"]["yard-h265"]["readyState"].as_u64().unwrap() >= 2);
+    } else {
+        let msg = v["h265_message"]["yard-h265"].as_str().unwrap();
+        assert!(msg.contains("H.265 can't play in this browser"), "{msg}");
+    }
+    assert_eq!(v["codecs"]["door-h264-aac"], "avc1.64001e,mp4a.40.2", "{v}");
+    // Viewers as the server counted them: one per playing card; none while the tab was hidden,
+    // on the grid one each again, on a camera page that camera alone, none once the browser left.
+    for cam in &h264 {
+        assert_eq!(v["viewers_dashboard"][cam], 1, "{v}");
+        assert_eq!(v["viewers_grid"][cam], 1, "{v}");
+    }
+    for (cam, n) in v["viewers_hidden"].as_object().unwrap() {
+        assert_eq!(n, 0, "{cam} while hidden: {v}");
+    }
+    assert_eq!(v["viewers_camera_page"]["door-h264-aac"], 1, "{v}");
+    assert_eq!(v["grid_hash"], "#/live?cols=2");
+    assert_eq!(v["silent_sound_disabled"]["disabled"], true, "{v}");
+    assert_eq!(v["unmuted"], true, "{v}");
+    assert_eq!(v["sound_pressed"], "true", "{v}");
+    for (cam, n) in v["viewers_after"].as_object().unwrap() {
+        assert_eq!(n, 0, "{cam} after the browser closed: {v}");
+    }
+    let (st, metrics) = {
+        let (st, _, body) = http(&addr, "GET", "/metrics", &[], b"");
+        (st, String::from_utf8_lossy(&body).into_owned())
+    };
+    assert_eq!(st, 200);
+    let total = |cam: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("vigil_live_viewers_total{") && l.contains(&format!("\"{cam}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // Dashboard, after the tab came back, grid (twice: its size changed), camera page.
+    assert!(total("lobby-h264") >= 4.0, "{metrics}");
+    assert_screenshots(&["live-dashboard", "live-grid", "camera-live"]);
+}
+
+/// A camera whose picture size changes every 5 s (new SPS in-band, from the RTSP test bed): each
+/// change ends the live stream (new codec parameters) and the page's player reconnects by itself
+/// and plays the new size.
+#[test]
+fn live_view_reconnects_when_the_camera_changes_its_parameters() {
+    let server = rtsp_support::RtspServer::start(&[("resize", "h264_resize.mp4")]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\n[[camera]]\nname = \"resize\"\nurl = \"{}\"\n",
+            dir.path().join("data").display(),
+            server.url("resize")
+        ),
+    )
+    .unwrap();
+    let run = RunProcess::start(&cfg);
+    let v = scenario_with(
+        "live_reconnect",
+        &format!("http://{}", run.addr),
+        &[("VIGIL_CAMERA", "resize")],
+        Duration::from_secs(120),
+    );
+    let sizes: Vec<&str> = v["sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        sizes.contains(&"320x240") && sizes.contains(&"480x360"),
+        "{v}"
+    );
+    let states: Vec<&str> = v["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(states.iter().filter(|s| **s == "retry").count() >= 2, "{v}");
+    assert!(v["last"]["readyState"].as_u64().unwrap() >= 2, "{v}");
+    assert_screenshots(&["live-reconnect"]);
     run.stop();
 }

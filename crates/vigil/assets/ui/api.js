@@ -112,6 +112,41 @@ export async function api(path, { method = 'GET', body } = {}) {
   }
 }
 
+/**
+ * A streaming GET (the live view's endless MP4): resolves to the Response once its headers are
+ * in (the body is read by the caller), asking for the token on a 401 as api() does. Rejects with
+ * an ApiError for any other 4xx/5xx, and with the AbortError when `signal` aborts.
+ */
+export async function stream(path, signal) {
+  for (;;) {
+    const t = currentToken();
+    const headers = t ? { Authorization: `Bearer ${t}` } : {};
+    let res;
+    try {
+      res = await fetch(path, { headers, signal, cache: 'no-store' });
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      setConn(false, `vigil is not answering (${e.message})`);
+      throw new ApiError(0, 'vigil is not answering');
+    }
+    setConn(true);
+    if (res.status === 401) {
+      await askToken(Boolean(t));
+      continue;
+    }
+    if (!res.ok) {
+      let message = `${res.status} ${res.statusText}`;
+      try {
+        message = (await res.json()).error || message;
+      } catch {
+        // not JSON: keep the status line
+      }
+      throw new ApiError(res.status, message);
+    }
+    return res;
+  }
+}
+
 /** The URL of a clip's MP4, usable by <video src> and <a download>. */
 export function fileUrl(id) {
   const t = currentToken();

@@ -2,11 +2,13 @@
 // builds it and returns {stop()}, called when the user leaves (it ends the page's polling).
 //
 //   #/                        dashboard: cameras live, pool memory
+//   #/live?cols=N             every camera's live picture in a grid
 //   #/camera/NAME             one camera: settings form, pre-buffer stats and graphs
 //   #/recordings?camera=&date=  clips: filter, play, download, protect, delete
 //   #/storage                 disk usage, clips per camera, retention, alerts
 
 import * as dashboard from './dashboard.js';
+import * as grid from './grid.js';
 import * as camera from './camera.js';
 import * as recordings from './recordings.js';
 import * as storage from './storage.js';
@@ -14,6 +16,7 @@ import { h } from './dom.js';
 
 const ROUTES = [
   [/^#?\/?$/, dashboard, 'dashboard'],
+  [/^#\/live(?:\?(.*))?$/, grid, 'live'],
   [/^#\/camera\/([^?]+)$/, camera, 'dashboard'],
   [/^#\/recordings(?:\?(.*))?$/, recordings, 'recordings'],
   [/^#\/storage$/, storage, 'storage'],

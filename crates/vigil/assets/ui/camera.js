@@ -1,14 +1,16 @@
-// One camera: its state live, the motion-recording settings form (POST
+// One camera: its live picture large (with a sound toggle when it has audio), its state live, the
+// motion-recording settings form (POST
 // /api/motion_recording/config/NAME; a refused value is shown at its field: the server's message
 // starts with the field's name), its pre-buffer's stats and graphs, its latest clips.
 
 import { api, ApiError, enc } from './api.js';
 import { Chart } from './chart.js';
-import { onvifLine, streamLine } from './dashboard.js';
+import { onvifLine, streamLine, syncLive } from './dashboard.js';
 import {
   ago, badge, card, errorLine, facts, fmtBytes, fmtSecs, fmtTime, h, poll, setBadge, setText,
 } from './dom.js';
 import * as history from './history.js';
+import { liveView } from './live.js';
 
 const FIELDS = [
   { name: 'enabled', kind: 'check', label: 'Motion recording enabled' },
@@ -127,6 +129,17 @@ export function mount(main, [rawName]) {
   const trigger = h('button', { type: 'button', text: 'Trigger motion (5 s)' });
   const triggered = h('span', { class: 'muted', role: 'status' });
   const live = h('div');
+  const view = liveView(name, { large: true });
+  view.player.status('waiting', "Waiting for the camera's stream…");
+  const sound = h('button', { type: 'button', class: 'sound', 'aria-pressed': 'false', text: 'Sound off',
+    disabled: true, title: 'This camera sends no audio' });
+  sound.addEventListener('click', () => {
+    const v = view.video;
+    v.muted = !v.muted;
+    if (!v.muted) v.play().catch(() => {});
+    sound.setAttribute('aria-pressed', String(!v.muted));
+    setText(sound, v.muted ? 'Sound off' : 'Sound on');
+  });
   const bufferFacts = h('div');
   const recent = h('div');
   const { form, fill } = settingsForm(name, (cfg) => {
@@ -154,6 +167,8 @@ export function mount(main, [rawName]) {
     h('div', { class: 'page-head' }, h('h1', { text: name }), stateBadge,
       h('div', { class: 'head-actions' }, trigger, triggered)),
     errors.el,
+    h('section', { class: 'card live-card' }, view.el,
+      h('div', { class: 'actions' }, sound, h('a', { href: '#/live', text: 'All cameras live →' }))),
     h('div', { class: 'columns' },
       h('div', {}, card('Motion recording', form), card('Now', live)),
       h('div', {},
@@ -187,6 +202,10 @@ export function mount(main, [rawName]) {
     ]);
     const cam = cams.cameras.find((c) => c.name === name);
     if (!cam) throw new Error(`no camera named ${name}`);
+    syncLive(view, cam);
+    const audio = Boolean(cam.live?.audio);
+    sound.disabled = !audio;
+    sound.title = audio ? 'Turn the live sound on or off' : 'This camera sends no audio';
     setBadge(stateBadge, cam && !cam.enabled ? 'DISABLED' : st.state);
     const [stream] = streamLine(cam.stream);
     const [onvif] = onvifLine(cam.onvif);
@@ -247,6 +266,7 @@ export function mount(main, [rawName]) {
     stop() {
       stopped = true;
       pollers.forEach((p) => p.stop());
+      view.player.stop();
       bytesChart.destroy();
       secsChart.destroy();
     },

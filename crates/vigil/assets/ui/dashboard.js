@@ -1,10 +1,12 @@
-// The dashboard: a card per camera (recorder state, stream, ONVIF subscription health, pre-buffer
-// fill and its recent graph) updated every second, and the pool's memory over time.
+// The dashboard: a card per camera (its live picture, recorder state, stream, ONVIF subscription
+// health, pre-buffer fill and its recent graph) updated every second, and the pool's memory over
+// time.
 
 import { api, enc } from './api.js';
 import { Chart } from './chart.js';
 import { ago, card, errorLine, fmtBytes, fmtSecs, h, meter, poll, setBadge, setText } from './dom.js';
 import * as history from './history.js';
+import { canPlay, liveView, unsupportedMessage } from './live.js';
 
 /** ONVIF health as one line, and whether it looks healthy. */
 export function onvifLine(o) {
@@ -23,8 +25,23 @@ export function streamLine(st) {
   return [`up · ${codec}`, 'ok'];
 }
 
+/**
+ * Starts a camera's live view once the API says it has a stream (so no request is made that can
+ * only be refused), or says plainly that this browser can't play its codecs. Call on every poll.
+ */
+export function syncLive(live, cam) {
+  const codecs = cam.live?.codecs;
+  if (!codecs || live.started) return;
+  live.started = true;
+  if (canPlay(codecs)) live.player.start();
+  else live.player.status('unsupported', unsupportedMessage(codecs));
+}
+
 function cameraCard(name) {
+  const live = liveView(name);
+  live.player.status('waiting', "Waiting for the camera's stream…");
   const el = {
+    live,
     badge: h('span', { class: 'badge' }),
     stream: h('dd'),
     onvif: h('dd'),
@@ -35,6 +52,7 @@ function cameraCard(name) {
   el.root = h('article', { class: 'card cam', dataset: { camera: name } },
     h('header', { class: 'cam-head' },
       h('a', { class: 'cam-name', href: `#/camera/${enc(name)}`, text: name }), el.badge),
+    h('a', { class: 'live-link', href: `#/camera/${enc(name)}`, title: `${name}: open the camera` }, live.el),
     h('dl', { class: 'facts' },
       h('dt', { text: 'Stream' }), el.stream,
       h('dt', { text: 'ONVIF' }), el.onvif,
@@ -73,6 +91,7 @@ export function mount(main) {
         grid.append(c.root);
         loadWindow(cam.name).then(draw, () => {});
       }
+      syncLive(c.live, cam);
       setBadge(c.badge, cam.enabled ? cam.state : 'DISABLED');
       c.root.classList.toggle('rec', cam.state === 'RECORDING' || cam.state === 'FINALIZING');
       const [stream, sc] = streamLine(cam.stream);
@@ -137,7 +156,10 @@ export function mount(main) {
     stop() {
       pollers.forEach((p) => p.stop());
       poolChart.destroy();
-      cards.forEach((c) => c.chart.destroy());
+      cards.forEach((c) => {
+        c.chart.destroy();
+        c.live.player.stop();
+      });
     },
   };
 }

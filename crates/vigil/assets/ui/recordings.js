@@ -1,9 +1,11 @@
 // Clips: filtered by camera and day, newest first, each with its achieved pre-roll. A clip plays
 // in the page (<video> on /api/recordings/ID/file, which answers Range requests, so seeking
-// works), downloads, is protected from retention, or deleted.
+// works), downloads, is protected from retention, or deleted. Above the list, the day's timeline
+// (timeline.js): the chosen day's clips (today's when no day is chosen) as bars per camera.
 
 import { api, enc, fileUrl } from './api.js';
 import { card, errorLine, fmtBytes, fmtSecs, fmtTime, h, localDay, poll, setText } from './dom.js';
+import { Timeline } from './timeline.js';
 
 function dayRange(day) {
   const from = new Date(`${day}T00:00:00`);
@@ -43,7 +45,11 @@ export function mount(main, [query]) {
     h('thead', {}, h('tr', {}, ['Start', 'Camera', 'Length', 'Pre-roll', 'Size', 'Video', 'Trigger', ''].map((t) => h('th', { text: t })))),
     tbody);
   const empty = h('p', { class: 'muted', text: 'No clips match.', hidden: true });
-  main.append(h('h1', { text: 'Recordings' }), errors.el, filters, player, card(null, table, empty));
+  const timeline = new Timeline((r) => play(r, true, r.pre_roll_secs));
+  const timelineTitle = h('h2');
+  main.append(h('h1', { text: 'Recordings' }), errors.el, filters,
+    h('section', { class: 'card tl-card' }, timelineTitle, timeline.el), player, card(null, table, empty));
+  let cameraNames = [];
 
   let playing = null;
   let rows = [];
@@ -88,13 +94,20 @@ export function mount(main, [query]) {
     if (playing) video.currentTime = playing.pre_roll_secs;
   });
 
-  function play(r, autoplay = true) {
+  /** Plays a clip; `from` (seconds) starts it there, e.g. at the motion (its pre-roll's end). */
+  function play(r, autoplay = true, from = 0) {
     playing = r;
+    timeline.select(r.id);
     player.hidden = false;
     playerError.hidden = true;
     setText(title, `${r.camera} · ${fmtTime(r.start)}`);
     setText(info, `${fmtSecs(r.duration_secs)} · motion at ${fmtSecs(r.pre_roll_secs)} (the pre-roll) · ${fmtBytes(r.bytes)}`);
     video.src = fileUrl(r.id);
+    if (from > 0) {
+      video.addEventListener('loadedmetadata', () => {
+        if (playing === r) video.currentTime = Math.min(from, video.duration || from);
+      }, { once: true });
+    }
     download.href = fileUrl(r.id);
     download.setAttribute('download', fileName(r));
     if (autoplay) video.play().catch(() => { /* shown by the error event, or paused by policy */ });
@@ -105,6 +118,7 @@ export function mount(main, [query]) {
 
   function stopPlaying() {
     playing = null;
+    timeline.select(null);
     video.pause();
     video.removeAttribute('src');
     video.load();
@@ -177,6 +191,7 @@ export function mount(main, [query]) {
 
   async function loadCameras() {
     const { cameras } = await api('/api/cameras');
+    cameraNames = cameras.map((c) => c.name);
     for (const c of cameras) cameraSel.append(h('option', { value: c.name, text: c.name }));
     cameraSel.value = params.get('camera') || '';
   }
@@ -192,11 +207,27 @@ export function mount(main, [query]) {
     }
     ({ recordings: rows } = await api(`/api/recordings?${q}`));
     render();
+    await loadTimeline();
     if (first) {
       first = false;
       const r = wantPlay && rows.find((x) => x.id === wantPlay);
       if (r) play(r, false);
     }
+  }
+
+  /** The timeline's day: the chosen one, else today. Its clips come in one request. */
+  async function loadTimeline() {
+    const day = dayInput.value || localDay(new Date());
+    const [from, to] = dayRange(day);
+    const q = new URLSearchParams({ limit: '10000', from, to });
+    if (cameraSel.value) q.set('camera', cameraSel.value);
+    const { recordings } = await api(`/api/recordings?${q}`);
+    const cams = cameraSel.value ? [cameraSel.value] : cameraNames;
+    // A camera removed from the config keeps its clips: give it a row too.
+    const extra = [...new Set(recordings.map((r) => r.camera))].filter((c) => !cams.includes(c)).sort();
+    setText(timelineTitle, `Timeline of ${dayInput.value ? day : `today (${day})`}`);
+    timeline.update(day, recordings, [...cams, ...extra]);
+    if (playing) timeline.select(playing.id);
   }
 
   let list = { now() {}, stop() {} };
@@ -209,6 +240,7 @@ export function mount(main, [query]) {
     stop() {
       stopped = true;
       list.stop();
+      timeline.destroy();
       video.pause();
     },
   };

@@ -22,6 +22,13 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("api.js", JS, include_bytes!("../../assets/ui/api.js")),
     ("dom.js", JS, include_bytes!("../../assets/ui/dom.js")),
     ("chart.js", JS, include_bytes!("../../assets/ui/chart.js")),
+    ("live.js", JS, include_bytes!("../../assets/ui/live.js")),
+    ("grid.js", JS, include_bytes!("../../assets/ui/grid.js")),
+    (
+        "timeline.js",
+        JS,
+        include_bytes!("../../assets/ui/timeline.js"),
+    ),
     (
         "history.js",
         JS,
@@ -56,8 +63,9 @@ const JS: &str = "text/javascript; charset=utf-8";
 const SVG: &str = "image/svg+xml";
 
 /// Everything the page loads comes from this server; clip URLs may carry `?token=`, so no
-/// referrer either.
-const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
+/// referrer either. Live view plays a MediaSource, whose URL is a `blob:`.
+const CSP: &str =
+    "default-src 'self'; img-src 'self' data:; media-src 'self' blob:; object-src 'none'; \
                    base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 pub fn routes() -> Router<Http> {

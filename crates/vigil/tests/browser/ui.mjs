@@ -209,6 +209,42 @@ async function recordings(browser) {
   const front = rows.find((r) => r.camera === 'front');
   const back = rows.find((r) => r.camera === 'back yard');
 
+  // The day's timeline: a bar per clip; zoomed to a minute each shows its pre-roll shaded; a click
+  // plays the clip from the motion; Left / Right step to the previous / next clip.
+  await until(page, 'two bars on the timeline', () => document.querySelectorAll('.tl-clip').length === 2);
+  out.timeline_day_bars = await page.$$eval('.tl-clip .tl-bar', (bs) => bs.map((b) => Number(b.getAttribute('width'))));
+  await page.selectOption('.tl-zoom', String(60e3));
+  out.timeline_pre_px = await until(page, 'pre-roll shaded on both bars', () => {
+    const w = [...document.querySelectorAll('.tl-clip')].map((g) => Number(g.querySelector('.tl-pre')?.getAttribute('width') || 0));
+    return w.length === 2 && w.every((x) => x > 5) && w;
+  });
+  const clipsApi = await apiGet('/api/recordings');
+  const backApi = clipsApi.recordings.find((r) => r.id === back.id);
+  const frontApi = clipsApi.recordings.find((r) => r.id === front.id);
+  await page.$eval('#player-video', (v) => {
+    window.tlSeeked = null;
+    v.addEventListener('seeked', () => { window.tlSeeked = v.currentTime; }, { once: true });
+  }).catch(() => {});
+  await page.click(`.tl-clip[data-id="${back.id}"] .tl-bar`);
+  out.timeline_seeked = await until(page, 'the clip played from its motion', () => {
+    const v = document.querySelector('#player-video');
+    return window.tlSeeked !== null && v.readyState >= 2 && { at: window.tlSeeked, now: v.currentTime };
+  });
+  out.timeline_pre_roll = backApi.pre_roll_secs;
+  out.timeline_playing = await page.$eval('tr.playing', (tr) => Number(tr.dataset.id));
+  out.timeline_selected = await page.$eval('.tl-clip.sel', (g) => Number(g.dataset.id));
+  const earlier = Date.parse(frontApi.start) < Date.parse(backApi.start) ? front.id : back.id;
+  const later = earlier === front.id ? back.id : front.id;
+  await page.keyboard.press('ArrowLeft');
+  out.after_left = await until(page, 'ArrowLeft: the earlier clip', () => Number(document.querySelector('tr.playing')?.dataset.id));
+  await page.keyboard.press('ArrowRight');
+  out.after_right = await until(page, 'ArrowRight: the later clip', (prev) => {
+    const id = Number(document.querySelector('tr.playing')?.dataset.id);
+    return id !== prev && id;
+  }, out.after_left);
+  out.timeline_order = [earlier, later];
+  await shot(page, 'timeline', false);
+
   // Filters: by camera, by day (today has both; yesterday none).
   await page.selectOption('#filter-camera', 'front');
   await until(page, 'only front listed', () => {
@@ -292,7 +328,180 @@ async function recordings(browser) {
   return out;
 }
 
-const SCENARIOS = { dashboard, settings, recordings };
+/** JSON of an API path, read by this script (not the page). */
+async function apiGet(path) {
+  const headers = TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
+  const r = await fetch(`${base}${path}`, { headers });
+  if (!r.ok) throw new Error(`GET ${path}: ${r.status}`);
+  return r.json();
+}
+
+/** Polls fn() (in this script) until it returns a truthy value; returns it. */
+async function untilHere(what, fn, timeout = T) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Live viewers per camera, as the API counts them. */
+async function viewers() {
+  const { cameras } = await apiGet('/api/cameras');
+  return Object.fromEntries(cameras.map((c) => [c.name, c.live.viewers]));
+}
+
+/**
+ * Waits until the <video> at `sel` shows a picture and plays: readyState >= 2 and currentTime
+ * advancing by a second (media time, so it is the decoder going, not a clock). Returns what it saw.
+ */
+async function plays(page, sel, what) {
+  const from = await until(page, `${what}: a picture`, (q) => {
+    const v = document.querySelector(q);
+    return v && v.readyState >= 2 && { t: v.currentTime };
+  }, sel, 30_000);
+  return until(page, `${what}: playing on`, ([q, t]) => {
+    const v = document.querySelector(q);
+    return v && !v.paused && v.readyState >= 2 && v.currentTime > t + 1
+      && { readyState: v.readyState, currentTime: v.currentTime, width: v.videoWidth, height: v.videoHeight };
+  }, [sel, from.t], 30_000);
+}
+
+/** Pretends the tab was hidden (or shown again): what a browser does when the user switches tabs. */
+async function setHidden(page, hidden) {
+  await page.evaluate((hide) => {
+    Object.defineProperty(document, 'hidden', { value: hide, configurable: true });
+    Object.defineProperty(document, 'visibilityState', { value: hide ? 'hidden' : 'visible', configurable: true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
+
+/** Live view on the demo: the dashboard's cards, the grid, a camera page with sound; hidden tabs stop. */
+async function live(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await ctx.newPage();
+  watch(page, 'live');
+  await page.goto(`${base}/`);
+  const { cameras } = await apiGet('/api/cameras');
+  out.codecs = Object.fromEntries(cameras.map((c) => [c.name, c.live.codecs]));
+  out.supported = await page.evaluate((cs) => Object.fromEntries(Object.entries(cs)
+    .map(([n, c]) => [n, MediaSource.isTypeSupported(`video/mp4; codecs="${c}"`)])), out.codecs);
+  const h264 = cameras.filter((c) => c.stream.video_codec === 'h264').map((c) => c.name);
+  const h265 = cameras.filter((c) => c.stream.video_codec === 'h265').map((c) => c.name);
+  out.h264 = h264;
+  out.dashboard = {};
+  for (const name of h264) {
+    out.dashboard[name] = await plays(page, `.cam[data-camera="${name}"] video.live`, `dashboard ${name}`);
+  }
+  // Time to the first picture, from the page's start (a figure, not a test: see the benchmark).
+  out.first_frame_ms = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('video.live')]
+    .filter((v) => v.dataset.firstFrameMs).map((v) => [v.dataset.liveCamera, Number(v.dataset.firstFrameMs)])));
+  out.h265_message = {};
+  for (const name of h265) {
+    if (out.supported[name]) {
+      out.dashboard[name] = await plays(page, `.cam[data-camera="${name}"] video.live`, `dashboard ${name}`);
+    } else {
+      out.h265_message[name] = await until(page, `${name}: says H.265 can't play`, (n) => {
+        const box = document.querySelector(`.cam[data-camera="${n}"] .live-box`);
+        return box?.dataset.state === 'unsupported' && box.querySelector('.live-msg').textContent;
+      }, name);
+    }
+  }
+  out.viewers_dashboard = await untilHere('one viewer per playing camera', async () => {
+    const v = await viewers();
+    return h264.every((n) => v[n] === 1) && v;
+  });
+  await shot(page, 'live-dashboard', false);
+
+  // The tab hidden: the players stop, the server sees no viewer; shown again: they play again.
+  await setHidden(page, true);
+  await until(page, 'every player paused', () => [...document.querySelectorAll('video.live')]
+    .every((v) => v.dataset.live === 'paused' || v.dataset.live === 'unsupported'));
+  out.viewers_hidden = await untilHere('no viewers while hidden', async () => {
+    const v = await viewers();
+    return Object.values(v).every((n) => n === 0) && v;
+  });
+  await setHidden(page, false);
+  for (const name of h264) await plays(page, `.cam[data-camera="${name}"] video.live`, `${name} after the tab is shown`);
+
+  // The grid: every camera, the H.264 ones playing; leaving the dashboard ended its streams.
+  await page.click('nav a[data-nav="live"]');
+  await until(page, 'a tile per camera', (n) => document.querySelectorAll('.tile').length === n, cameras.length);
+  out.grid = {};
+  for (const name of h264) out.grid[name] = await plays(page, `.tile[data-camera="${name}"] video.live`, `grid ${name}`);
+  out.viewers_grid = await untilHere('one viewer per camera on the grid', async () => {
+    const v = await viewers();
+    return h264.every((n) => v[n] === 1) && v;
+  });
+  await page.selectOption('#grid-cols', '2');
+  out.grid_hash = await until(page, 'two columns', () => location.hash === '#/live?cols=2'
+    && document.querySelector('.live-grid.cols-2') && location.hash);
+  for (const name of h264) await plays(page, `.tile[data-camera="${name}"] video.live`, `grid (2 across) ${name}`);
+  await shot(page, 'live-grid', false);
+
+  // A camera page: the large view, and its sound toggle (the AAC camera has audio, the other not).
+  const withAudio = cameras.find((c) => c.live.audio)?.name;
+  const silent = cameras.find((c) => !c.live.audio && h264.includes(c.name))?.name;
+  await page.goto(`${base}/#/camera/${encodeURIComponent(silent)}`);
+  await plays(page, '.live-box.large video.live', `${silent} camera page`);
+  out.silent_sound_disabled = await until(page, 'the sound button', () => {
+    const b = document.querySelector('button.sound');
+    return b && b.title && { disabled: b.disabled };
+  });
+  await page.goto(`${base}/#/camera/${encodeURIComponent(withAudio)}`);
+  out.camera_page = await plays(page, '.live-box.large video.live', `${withAudio} camera page`);
+  await until(page, 'sound button enabled', () => !document.querySelector('button.sound').disabled);
+  await page.click('button.sound');
+  out.unmuted = await page.$eval('.live-box.large video.live', (v) => !v.muted);
+  out.sound_pressed = await page.getAttribute('button.sound', 'aria-pressed');
+  await plays(page, '.live-box.large video.live', `${withAudio} with sound`);
+  out.viewers_camera_page = await untilHere('one viewer, on this camera', async () => {
+    const v = await viewers();
+    return v[withAudio] === 1 && Object.values(v).reduce((a, b) => a + b, 0) === 1 && v;
+  });
+  await shot(page, 'camera-live', false);
+  await ctx.close();
+  out.viewers_after = await untilHere('no viewers once the browser left', async () => {
+    const v = await viewers();
+    return Object.values(v).every((n) => n === 0) && v;
+  });
+  return out;
+}
+
+/** A stream whose codec parameters change (the picture size, every 5 s): the player reconnects. */
+async function liveReconnect(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  watch(page, 'reconnect');
+  const name = process.env.VIGIL_CAMERA;
+  await page.goto(`${base}/#/camera/${encodeURIComponent(name)}`);
+  await page.evaluate(() => {
+    window.states = [];
+    window.sizes = [];
+    const v = document.querySelector('.live-box.large video.live');
+    new MutationObserver(() => window.states.push(v.dataset.live)).observe(v, { attributes: true, attributeFilter: ['data-live'] });
+    v.addEventListener('resize', () => window.sizes.push(`${v.videoWidth}x${v.videoHeight}`));
+  });
+  const sel = '.live-box.large video.live';
+  const first = await plays(page, sel, 'the first stream');
+  out.sizes = await until(page, 'both picture sizes, each playing after a reconnect', () => {
+    const s = new Set(window.sizes);
+    return s.has('320x240') && s.has('480x360')
+      && window.states.filter((x) => x === 'retry').length >= 2 && [...s];
+  }, undefined, 40_000);
+  out.last = await plays(page, sel, 'after the reconnects');
+  out.first = first;
+  out.states = await page.evaluate(() => window.states);
+  await shot(page, 'live-reconnect', false);
+  await ctx.close();
+  return out;
+}
+
+const SCENARIOS = { dashboard, settings, recordings, live, live_reconnect: liveReconnect };
 
 async function main() {
   if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`);
