@@ -486,3 +486,37 @@ fn live_view_reconnects_when_the_camera_changes_its_parameters() {
     assert_screenshots(&["live-reconnect"]);
     run.stop();
 }
+
+/// Eight cameras on one dashboard, more than the six HTTP/1.1 connections a browser opens to a
+/// host: every one plays (live view goes over WebSockets, which don't count against that), and
+/// the page's API calls still get through.
+#[test]
+fn live_view_of_eight_cameras_leaves_the_page_its_api_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\n[defaults]\npre_buffer_secs = 2\npost_buffer_secs = 1\n",
+        dir.path().join("data").display()
+    );
+    let sample = dir.path().join("cam.mp4");
+    std::fs::write(&sample, SAMPLE_H264).unwrap();
+    for i in 1..=8 {
+        cfg.push_str(&format!(
+            "\n[[camera]]\nname = \"cam{i}\"\nurl = \"file:{}\"\n",
+            sample.display()
+        ));
+    }
+    let path = dir.path().join("vigil.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let run = RunProcess::start(&path);
+    let v = scenario(
+        "live_many",
+        &format!("http://{}", run.addr),
+        "",
+        Duration::from_secs(120),
+    );
+    assert_eq!(v["cameras"], 8, "{v}");
+    assert_eq!(v["playing"].as_array().unwrap().len(), 8, "{v}");
+    assert_eq!(v["badge"], "RECORDING", "{v}");
+    assert_screenshots(&["live-many"]);
+    run.stop();
+}

@@ -1,8 +1,8 @@
 // Every call to vigil's JSON API goes through api(). When the server has an API token
 // (server.api_token) it answers 401: the page then asks for the token once (whatever number of
 // requests were waiting), keeps it in localStorage and sends it as `Authorization: Bearer`.
-// A <video> or a download link cannot send a header: fileUrl() puts the token in the clip file's
-// URL instead, the one place where the server accepts `?token=`.
+// A <video>, a download link or a WebSocket cannot send a header: withToken() puts the token in
+// the URL instead, which the server accepts on a clip's file and a camera's live view only.
 
 const KEY = 'vigil.token';
 
@@ -112,45 +112,16 @@ export async function api(path, { method = 'GET', body } = {}) {
   }
 }
 
-/**
- * A streaming GET (the live view's endless MP4): resolves to the Response once its headers are
- * in (the body is read by the caller), asking for the token on a 401 as api() does. Rejects with
- * an ApiError for any other 4xx/5xx, and with the AbortError when `signal` aborts.
- */
-export async function stream(path, signal) {
-  for (;;) {
-    const t = currentToken();
-    const headers = t ? { Authorization: `Bearer ${t}` } : {};
-    let res;
-    try {
-      res = await fetch(path, { headers, signal, cache: 'no-store' });
-    } catch (e) {
-      if (e.name === 'AbortError') throw e;
-      setConn(false, `vigil is not answering (${e.message})`);
-      throw new ApiError(0, 'vigil is not answering');
-    }
-    setConn(true);
-    if (res.status === 401) {
-      await askToken(Boolean(t));
-      continue;
-    }
-    if (!res.ok) {
-      let message = `${res.status} ${res.statusText}`;
-      try {
-        message = (await res.json()).error || message;
-      } catch {
-        // not JSON: keep the status line
-      }
-      throw new ApiError(res.status, message);
-    }
-    return res;
-  }
+/** `path` with the token as `?token=`, for what cannot send a header. */
+export function withToken(path) {
+  const t = currentToken();
+  if (!t) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}token=${encodeURIComponent(t)}`;
 }
 
 /** The URL of a clip's MP4, usable by <video src> and <a download>. */
 export function fileUrl(id) {
-  const t = currentToken();
-  return `/api/recordings/${encodeURIComponent(id)}/file${t ? `?token=${encodeURIComponent(t)}` : ''}`;
+  return withToken(`/api/recordings/${encodeURIComponent(id)}/file`);
 }
 
 export const enc = encodeURIComponent;

@@ -1,9 +1,11 @@
-// Live view: a <video> fed through Media Source Extensions from fetch() of
-// /api/cameras/NAME/live.mp4 (fragmented MP4 that starts at the camera's newest keyframe, so a
-// picture comes at once; see docs/ui.md "Live view").
+// Live view: a <video> fed through Media Source Extensions from a WebSocket on
+// /api/cameras/NAME/live.ws (fragmented MP4 that starts at the camera's newest keyframe, so a
+// picture comes at once; see docs/ui.md "Live view"). A WebSocket, not fetch() of live.mp4: a
+// browser opens at most six HTTP/1.1 connections to a host and a streaming fetch holds one for
+// good, so six cameras on a page would starve its API calls.
 //
 // - ManagedMediaSource where MediaSource is missing (iPhone Safari).
-// - Codecs come from the answer's Content-Type; where MediaSource.isTypeSupported says no (H.265
+// - Codecs come from the stream's first message; where MediaSource.isTypeSupported says no (H.265
 //   in most browsers) the player says so plainly instead of showing a black box.
 // - The picture is kept near the live edge: a jump when it falls more than MAX_LAG behind
 //   (a hidden tab, a stall), a slightly faster rate when it drifts a little.
@@ -14,11 +16,11 @@
 //   back to its paced reads (docs/data-flow.md).
 //
 // Latency measurement: with localStorage 'vigil.live.prft' = '1' the player asks for
-// live.mp4?prft=1 and keeps on the <video> element `__vigilPrft`: [mediaSecs, wallMs] per video
+// live.ws?prft=1 and keeps on the <video> element `__vigilPrft`: [mediaSecs, wallMs] per video
 // fragment (the camera's packet time), which bench/live_browser.mjs compares with the time each
 // frame is presented.
 
-import { stream, enc, ApiError } from './api.js';
+import { api, enc, withToken } from './api.js';
 import { h } from './dom.js';
 
 const MAX_LAG = 0.6; // seconds behind the newest media before jumping to it
@@ -166,7 +168,12 @@ export class LivePlayer {
     if (!s) return;
     this.session = null;
     s.closed = true;
-    s.abort.abort();
+    const { ws } = s;
+    ws.onmessage = null;
+    ws.onclose = null;
+    // Closing one still connecting makes the browser log an error: close it once it is open.
+    if (ws.readyState === WebSocket.CONNECTING) ws.onopen = () => ws.close();
+    else ws.close();
     clearInterval(s.watchdog);
     if (s.frameCb !== null && this.video.cancelVideoFrameCallback) this.video.cancelVideoFrameCallback(s.frameCb);
     this.video.removeAttribute('src');
@@ -189,7 +196,7 @@ export class LivePlayer {
     }, wait);
   }
 
-  async connect() {
+  connect() {
     this.teardown();
     const MS = mediaSourceClass();
     if (!MS) {
@@ -197,33 +204,66 @@ export class LivePlayer {
       return;
     }
     const s = {
-      abort: new AbortController(), closed: false, queue: [], queued: 0, lastData: performance.now(),
+      ws: null, closed: false, hello: false, queue: [], queued: 0, lastData: performance.now(),
       frameCb: null, sb: null, url: null, played: false,
     };
     this.session = s;
     this.status('connecting', 'Connecting…');
     const prft = localStorageFlag('vigil.live.prft');
-    let res;
-    try {
-      res = await stream(`/api/cameras/${enc(this.camera)}/live.mp4${prft ? '?prft=1' : ''}`, s.abort.signal);
-    } catch (e) {
+    const scanner = prft ? new PrftScanner(this.video) : null;
+    const path = withToken(`/api/cameras/${enc(this.camera)}/live.ws${prft ? '?prft=1' : ''}`);
+    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${path}`);
+    ws.binaryType = 'arraybuffer';
+    s.ws = ws;
+    ws.onmessage = (ev) => {
       if (s.closed) return;
-      if (e instanceof ApiError && e.status === 404) {
-        this.teardown();
-        this.status('gone', `No camera named ${this.camera}.`);
+      s.lastData = performance.now();
+      if (typeof ev.data === 'string') {
+        this.hello(s, MS, ev.data);
         return;
       }
-      if (e instanceof ApiError && e.status === 503) this.retry(`Waiting for the camera (${e.message}).`);
-      else this.retry(`Live view failed: ${e.message}.`);
+      const chunk = new Uint8Array(ev.data);
+      scanner?.feed(chunk);
+      s.queue.push(chunk);
+      s.queued += chunk.length;
+      if (s.queued > MAX_QUEUED) {
+        this.retry('The browser fell behind the stream.');
+        return;
+      }
+      this.pump(s);
+    };
+    ws.onclose = (ev) => {
+      if (s.closed) return;
+      // Refused before the stream began: a WebSocket doesn't say why, the API does.
+      if (!s.hello) {
+        this.probe(s);
+        return;
+      }
+      // The stream ended: the camera's new codec parameters, the camera stopped, vigil
+      // restarting. After a stream that played, the next try comes at once (the backoff grows
+      // only while none plays).
+      if (s.played) this.failures = 0;
+      this.retry(ev.code === 1001 ? 'vigil is restarting.' : 'The stream ended.');
+    };
+    s.watchdog = setInterval(() => {
+      if (performance.now() - s.lastData > STALL_MS) this.retry('No picture from the camera.');
+    }, 1000);
+  }
+
+  /** The stream's first message: its codecs. Sets up the MediaSource, or says it can't play. */
+  hello(s, MS, text) {
+    let info;
+    try {
+      info = JSON.parse(text);
+    } catch {
+      this.retry('The server sent something unexpected.');
       return;
     }
-    if (s.closed) return;
-    const type = res.headers.get('Content-Type') || '';
-    const codecs = (type.match(/codecs="([^"]+)"/) || [])[1] || '';
+    s.hello = true;
+    const type = `video/mp4; codecs="${info.codecs}"`;
     if (!MS.isTypeSupported(type)) {
-      s.abort.abort();
-      this.session = null;
-      this.status('unsupported', unsupportedMessage(codecs));
+      this.teardown();
+      this.status('unsupported', unsupportedMessage(info.codecs));
       return;
     }
     const ms = new MS();
@@ -233,50 +273,41 @@ export class LivePlayer {
       s.url = URL.createObjectURL(ms);
       this.video.src = s.url;
     }
-    await new Promise((resolve) => ms.addEventListener('sourceopen', resolve, { once: true }));
-    if (s.closed) return;
+    ms.addEventListener('sourceopen', () => {
+      if (s.closed) return;
+      try {
+        s.sb = ms.addSourceBuffer(type);
+      } catch {
+        this.teardown();
+        this.status('unsupported', unsupportedMessage(info.codecs));
+        return;
+      }
+      s.sb.mode = 'segments';
+      s.sb.addEventListener('updateend', () => this.pump(s));
+      s.sb.addEventListener('error', () => s.closed || this.retry('The browser refused the stream.'));
+      this.video.addEventListener('error', () => s.closed || this.retry('The browser could not decode the stream.'), { once: true });
+      this.watchFrames(s);
+      this.pump(s);
+    }, { once: true });
+  }
+
+  /** Why the live view was refused, from the API (which also asks for the token on a 401). */
+  async probe(s) {
     try {
-      s.sb = ms.addSourceBuffer(type);
-    } catch (e) {
-      this.teardown();
-      this.status('unsupported', unsupportedMessage(codecs));
-      return;
-    }
-    s.sb.mode = 'segments';
-    s.sb.addEventListener('updateend', () => this.pump(s));
-    s.sb.addEventListener('error', () => this.retry('The browser refused the stream.'));
-    this.video.addEventListener('error', () => s.closed || this.retry('The browser could not decode the stream.'), { once: true });
-    this.watchFrames(s);
-    s.watchdog = setInterval(() => {
-      if (performance.now() - s.lastData > STALL_MS) this.retry('No picture from the camera.');
-    }, 1000);
-    const scanner = prft ? new PrftScanner(this.video) : null;
-    const reader = res.body.getReader();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (s.closed) return;
-        if (done) break;
-        s.lastData = performance.now();
-        scanner?.feed(value);
-        s.queue.push(value);
-        s.queued += value.length;
-        if (s.queued > MAX_QUEUED) {
-          this.retry('The browser fell behind the stream.');
-          return;
-        }
-        this.pump(s);
+      const { cameras } = await api('/api/cameras');
+      if (this.session !== s) return;
+      const cam = cameras.find((c) => c.name === this.camera);
+      if (!cam) {
+        this.teardown();
+        this.status('gone', `No camera named ${this.camera}.`);
+      } else if (!cam.live?.codecs) {
+        this.retry("Waiting for the camera's stream.");
+      } else {
+        this.retry('Live view failed.');
       }
     } catch (e) {
-      if (s.closed) return;
-      this.retry(`The stream broke off (${e.message}).`);
-      return;
+      if (this.session === s) this.retry(`Live view failed: ${e.message}.`);
     }
-    if (s.closed) return;
-    // The server ended the stream: the camera's new codec parameters, or the camera stopped. After
-    // a stream that played, the next try comes at once (the backoff grows only while none plays).
-    if (s.played) this.failures = 0;
-    this.retry('The stream ended.');
   }
 
   /** Appends what has arrived (one append at a time), trims played media, keeps to the live edge. */

@@ -11,14 +11,19 @@
 //!   [`Limits::header_timeout`] (10 s): one byte every few seconds (slowloris) is closed then.
 //!   A request body must arrive within the body timeout (`guard`). A slow *reader* of a response
 //!   (a clip watched over a bad link) is never cut, but counts against the cap.
-//! - [`Stop`]: the server stops accepting, closes idle connections at once, lets requests in
-//!   progress finish for a grace period, then drops whatever is left.
+//! - [`Stop`]: the server stops accepting, closes idle connections at once, ends live views
+//!   ([`ConnHandle::closed`]), lets other requests in progress finish for a grace period, then
+//!   drops whatever is left.
+//!
+//! - A WebSocket (live view) outlives its request: its handler holds the connection
+//!   ([`ConnHandle::hold`]), so it stays counted and busy until the socket ends, and ends when the
+//!   server closes the connection.
 //!
 //! The timeouts are checked by one reaper tick a second for all connections, not a timer each.
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -202,12 +207,78 @@ impl ConnSocket {
     }
 }
 
+/// Fired when the server closes a connection (the cap, shutdown): what outlives its request on
+/// that connection (a WebSocket) ends too.
+#[derive(Default)]
+struct Closed {
+    fired: AtomicBool,
+    notify: Notify,
+}
+
+impl Closed {
+    fn fire(&self) {
+        self.fired.store(true, Ordering::Release);
+        self.notify.notify_waiters();
+    }
+    async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.fired.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The connection a request came on, in the request's extensions, for a handler whose work
+/// outlives the request (a WebSocket): see [`ConnHandle::hold`].
+#[derive(Clone)]
+pub struct ConnHandle {
+    activity: Arc<Activity>,
+    /// The registration goes with the last of the connection's task and its holds.
+    _registered: Arc<Registered>,
+    closed: Arc<Closed>,
+}
+
+impl ConnHandle {
+    /// While the returned hold lives, the connection counts against `max_connections` and is
+    /// busy (never closed as idle), even after hyper has handed its socket over.
+    pub fn hold(&self) -> ConnHold {
+        self.activity.begin();
+        ConnHold(self.clone())
+    }
+
+    /// Resolves when the server closes this connection, or stops: a response that streams
+    /// forever (live view) ends then, where a download in progress gets the shutdown's grace.
+    pub async fn closed(&self) {
+        self.closed.wait().await
+    }
+}
+
+/// See [`ConnHandle::hold`].
+pub struct ConnHold(ConnHandle);
+
+impl ConnHold {
+    /// See [`ConnHandle::closed`].
+    pub async fn closed(&self) {
+        self.0.closed().await
+    }
+}
+
+impl Drop for ConnHold {
+    fn drop(&mut self) {
+        self.0.activity.end();
+    }
+}
+
 /// The router, as one connection's hyper service.
 #[derive(Clone)]
 struct ConnService {
     router: Router,
     activity: Arc<Activity>,
     socket: ConnSocket,
+    handle: ConnHandle,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
@@ -222,6 +293,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
         let router = self.router.clone();
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(self.socket);
+        req.extensions_mut().insert(self.handle.clone());
         Box::pin(async move {
             let resp = match router.oneshot(req).await {
                 Ok(r) => r,
@@ -238,6 +310,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
 struct Conn {
     activity: Arc<Activity>,
     task: tokio::task::AbortHandle,
+    closed: Arc<Closed>,
 }
 
 /// Every open connection.
@@ -259,6 +332,7 @@ impl Registry {
         if let Some(c) = self.lock().remove(&id) {
             debug!(connection = id, "closing: {why}");
             c.task.abort();
+            c.closed.fire();
             self.ended.notify_waiters();
         }
     }
@@ -297,16 +371,24 @@ impl Registry {
             self.close(id, why);
         }
     }
+    /// Stopping: tells every connection (see [`ConnHandle::closed`]).
+    fn stopping(&self) {
+        for c in self.lock().values() {
+            c.closed.fire();
+        }
+    }
     fn close_all(&self) -> usize {
         let all: Vec<Conn> = self.lock().drain().map(|(_, c)| c).collect();
         for c in &all {
             c.task.abort();
+            c.closed.fire();
         }
         all.len()
     }
 }
 
-/// Removes its connection from the registry when the connection's task ends or is aborted.
+/// Removes its connection from the registry when the connection's task ends or is aborted and
+/// no [`ConnHold`] is left.
 struct Registered {
     registry: Arc<Registry>,
     id: u64,
@@ -383,16 +465,22 @@ pub async fn serve(
             inner: socket,
             activity: activity.clone(),
         });
+        let registered = Arc::new(Registered {
+            registry: registry.clone(),
+            id,
+        });
+        let closed = Arc::new(Closed::default());
         let svc = ConnService {
             router: router.clone(),
             activity: activity.clone(),
             socket: ConnSocket(fd),
+            handle: ConnHandle {
+                activity: activity.clone(),
+                _registered: registered.clone(),
+                closed: closed.clone(),
+            },
         };
-        let conn = http.serve_connection(io, svc);
-        let registered = Registered {
-            registry: registry.clone(),
-            id,
-        };
+        let conn = http.serve_connection(io, svc).with_upgrades();
         // Registered before the task can end, so its removal always finds it.
         let mut conns = registry.lock();
         let task = tokio::spawn(async move {
@@ -406,12 +494,14 @@ pub async fn serve(
             Conn {
                 activity,
                 task: task.abort_handle(),
+                closed,
             },
         );
     };
     drop(listener);
-    // Stopping: idle connections go now; requests in progress get the grace.
+    // Stopping: idle connections go now, and live views end; requests in progress get the grace.
     let deadline = Instant::now() + grace;
+    registry.stopping();
     registry.reap(&limits, true);
     while registry.len() > 0 && Instant::now() < deadline {
         let ended = registry.ended.notified();

@@ -501,7 +501,43 @@ async function liveReconnect(browser) {
   return out;
 }
 
-const SCENARIOS = { dashboard, settings, recordings, live, live_reconnect: liveReconnect };
+/**
+ * More cameras than a browser's six connections to a host: every one plays on the dashboard and
+ * the page's API calls still get through (a badge follows a motion sent meanwhile).
+ */
+async function liveMany(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1600, height: 1200 } });
+  const page = await ctx.newPage();
+  watch(page, 'many');
+  await page.goto(`${base}/`);
+  const { cameras } = await apiGet('/api/cameras');
+  out.cameras = cameras.length;
+  out.playing = [];
+  for (const c of cameras) {
+    await plays(page, `.cam[data-camera="${c.name}"] video.live`, `dashboard ${c.name}`);
+    out.playing.push(c.name);
+  }
+  out.viewers = await untilHere('a viewer per camera', async () => {
+    const v = await viewers();
+    return Object.values(v).every((n) => n === 1) && v;
+  });
+  const last = cameras[cameras.length - 1].name;
+  const headers = { 'Content-Type': 'application/json', ...(TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {}) };
+  const r = await fetch(`${base}/api/cameras/${encodeURIComponent(last)}/motion`, {
+    method: 'POST', headers, body: JSON.stringify({ action: 'pulse', duration_ms: 3000 }),
+  });
+  if (r.status !== 202) throw new Error(`motion: ${r.status}`);
+  out.badge = await until(page, `${last}'s badge RECORDING`, (n) => {
+    const t = document.querySelector(`.cam[data-camera="${n}"] .badge`)?.textContent;
+    return t === 'RECORDING' && t;
+  }, last);
+  await shot(page, 'live-many', false);
+  await ctx.close();
+  return out;
+}
+
+const SCENARIOS = { dashboard, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
 
 async function main() {
   if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`);

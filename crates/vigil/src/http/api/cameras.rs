@@ -318,24 +318,22 @@ pub async fn live(
     State(app): State<Http>,
     Path(name): Path<String>,
     socket: Option<axum::Extension<crate::http::server::ConnSocket>>,
+    conn: Option<axum::Extension<crate::http::server::ConnHandle>>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
+    use futures::StreamExt;
     let cam = camera(&app, &name)?;
-    if let Some(axum::Extension(s)) = socket {
-        // A viewer that can't keep up should skip ahead (crate::liveview), not have seconds of
-        // old video wait for it in the kernel: autotuned, a send buffer grows past a megabyte.
-        if let Err(e) = s.set_send_buffer(LIVE_SEND_BUFFER) {
-            tracing::debug!("live view: cannot size the send buffer: {e}");
-        }
-    }
-    let stream = cam.live().subscribe().map_err(|e| match e {
-        crate::liveview::LiveError::Params(_) => ApiError::internal(e),
-        _ => ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("camera {name:?}: {e}"),
-        ),
-    })?;
+    live_socket(socket.map(|axum::Extension(s)| s));
+    let stream = subscribe(&cam, &name)?;
     let content_type = format!("video/mp4; codecs=\"{}\"", stream.codecs());
+    // Endless: it ends with the camera's stream, or when the server stops.
+    let stop = async move {
+        match conn {
+            Some(axum::Extension(c)) => c.closed().await,
+            None => std::future::pending().await,
+        }
+    };
+    let stream = stream.take_until(stop);
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, content_type),
@@ -344,6 +342,31 @@ pub async fn live(
         axum::body::Body::from_stream(stream),
     )
         .into_response())
+}
+
+/// Sizes a live viewer's socket: a viewer that can't keep up should skip ahead
+/// (crate::liveview), not have seconds of old video wait for it in the kernel (autotuned, a send
+/// buffer grows past a megabyte).
+pub(super) fn live_socket(socket: Option<crate::http::server::ConnSocket>) {
+    if let Some(s) = socket {
+        if let Err(e) = s.set_send_buffer(LIVE_SEND_BUFFER) {
+            tracing::debug!("live view: cannot size the send buffer: {e}");
+        }
+    }
+}
+
+/// A new viewer of the camera's live feed; 503 while its stream is down.
+pub(super) fn subscribe(
+    cam: &crate::runtime::Camera,
+    name: &str,
+) -> ApiResult<crate::liveview::LiveStream> {
+    cam.live().subscribe().map_err(|e| match e {
+        crate::liveview::LiveError::Params(_) => ApiError::internal(e),
+        _ => ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("camera {name:?}: {e}"),
+        ),
+    })
 }
 
 #[cfg(test)]

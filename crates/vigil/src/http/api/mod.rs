@@ -7,6 +7,7 @@
 //! and checked again before they are opened).
 
 mod cameras;
+mod live_ws;
 mod metrics;
 mod range;
 mod recordings;
@@ -82,6 +83,7 @@ pub fn router(app: Http) -> Router<Http> {
         .route("/api/cameras/{camera}/motion", post(cameras::motion))
         .route("/api/cameras/{camera}/restart", post(cameras::restart))
         .route("/api/cameras/{camera}/live.mp4", get(cameras::live))
+        .route("/api/cameras/{camera}/live.ws", get(live_ws::live_ws))
         .route(
             "/api/motion_recording/config/{camera}",
             get(cameras::get_config).post(cameras::set_config),
@@ -143,16 +145,18 @@ pub(crate) async fn require_token(State(app): State<Http>, req: Request, next: N
 }
 
 /// `?token=` on a clip's file (`/api/recordings/{id}/file`) and a camera's live view
-/// (`/api/cameras/{camera}/live.mp4`) and nowhere else: a `<video>` or a download link cannot
-/// send a header. (The UI's page sets `Referrer-Policy: no-referrer`.)
+/// (`/api/cameras/{camera}/live.mp4` and `live.ws`) and nowhere else: a `<video>`, a download
+/// link or a browser's WebSocket cannot send a header. (The UI's page sets `Referrer-Policy: no-referrer`.)
 fn query_token(uri: &axum::http::Uri) -> Option<String> {
     let path = uri.path();
     let id = path
         .strip_prefix("/api/recordings/")
         .and_then(|p| p.strip_suffix("/file"))
         .or_else(|| {
-            path.strip_prefix("/api/cameras/")
-                .and_then(|p| p.strip_suffix("/live.mp4"))
+            path.strip_prefix("/api/cameras/").and_then(|p| {
+                p.strip_suffix("/live.mp4")
+                    .or_else(|| p.strip_suffix("/live.ws"))
+            })
         })?;
     if id.is_empty() || id.contains('/') {
         return None;
@@ -190,6 +194,10 @@ mod tests {
         assert_eq!(t("/api/cameras?token=s3cret"), None);
         assert_eq!(
             t("/api/cameras/front%20door/live.mp4?token=s3cret").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            t("/api/cameras/front/live.ws?token=s3cret").as_deref(),
             Some("s3cret")
         );
         assert_eq!(t("/api/cameras//live.mp4?token=s3cret"), None);
