@@ -8,6 +8,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::kind::KindSet;
+
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub enum BufferMode {
     /// Every buffered packet in memory (charged to the pool).
@@ -74,6 +76,10 @@ pub struct RecordingSettings {
     pub motion_timeout_secs: u32,
     /// Hybrid mode: bytes of newest GOPs kept in memory before older ones go to disk.
     pub hybrid_memory_bytes: u64,
+    /// The event kinds that open or extend a clip; every kind is stored as an event anyway.
+    pub record_on: KindSet,
+    /// How long an event with no "off" (a line crossed, an object counted) lasts, 1–3600 s.
+    pub pulse_secs: u32,
 }
 
 impl Default for RecordingSettings {
@@ -87,6 +93,8 @@ impl Default for RecordingSettings {
             keyframe_only: false,
             motion_timeout_secs: 120,
             hybrid_memory_bytes: 4 << 20,
+            record_on: KindSet::default_record_on(),
+            pulse_secs: 5,
         }
     }
 }
@@ -94,6 +102,7 @@ impl Default for RecordingSettings {
 pub const PRE_BUFFER_MAX_SECS: u32 = 60;
 pub const POST_BUFFER_MAX_SECS: u32 = 300;
 pub const LONG_MAX_SECS: u32 = 86_400;
+pub const PULSE_MAX_SECS: u32 = 3_600;
 
 fn range(field: &'static str, v: u64, lo: u64, hi: u64) -> Result<(), SettingsError> {
     if v < lo || v > hi {
@@ -132,6 +141,12 @@ impl RecordingSettings {
             LONG_MAX_SECS.into(),
         )?;
         range("hybrid_memory_bytes", self.hybrid_memory_bytes, 0, 1 << 40)?;
+        range(
+            "pulse_secs",
+            self.pulse_secs.into(),
+            1,
+            PULSE_MAX_SECS.into(),
+        )?;
         Ok(())
     }
 
@@ -149,6 +164,10 @@ impl RecordingSettings {
 
     pub fn motion_timeout(&self) -> Duration {
         Duration::from_secs(self.motion_timeout_secs.into())
+    }
+
+    pub fn pulse(&self) -> Duration {
+        Duration::from_secs(self.pulse_secs.into())
     }
 }
 
@@ -180,6 +199,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(s.validate().unwrap_err().field, "max_clip_secs");
+        let s = RecordingSettings {
+            pulse_secs: 0,
+            ..Default::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field, "pulse_secs");
     }
 
     #[test]

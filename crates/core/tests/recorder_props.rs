@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use recorder_common::{config, t};
+use vigil_core::kind::EventKind;
 use vigil_core::packet::{PacketMeta, TrackKind};
 use vigil_core::recorder::{
     Action, CloseReason, DropWhy, Input, MotionSource, PacketRoute, Recorder, RecorderConfig, State,
@@ -49,9 +50,9 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (2_000u64..200_000).prop_map(Step::Advance),
         30 => prop::bool::weighted(0.15).prop_map(|key| Step::Video { key }),
         10 => Just(Step::Audio),
-        6 => (0usize..2).prop_map(Step::Start),
-        6 => (0usize..2).prop_map(Step::End),
-        3 => (0usize..2, 0u64..20_000).prop_map(|(s, ms)| Step::Pulse(s, ms)),
+        6 => (0usize..SOURCES.len()).prop_map(Step::Start),
+        6 => (0usize..SOURCES.len()).prop_map(Step::End),
+        3 => (0usize..SOURCES.len(), 0u64..20_000).prop_map(|(s, ms)| Step::Pulse(s, ms)),
         3 => Just(Step::Tick),
         6 => Just(Step::TickAtDeadline),
         2 => Just(Step::StreamLost),
@@ -65,7 +66,12 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-const SOURCES: [MotionSource; 2] = [MotionSource::Onvif, MotionSource::Api];
+/// Where from and what: two kinds of one source are as independent as two sources.
+const SOURCES: [(MotionSource, EventKind); 3] = [
+    (MotionSource::Onvif, EventKind::Motion),
+    (MotionSource::Api, EventKind::Motion),
+    (MotionSource::Onvif, EventKind::Person),
+];
 
 #[derive(Copy, Clone, Debug, PartialEq)]
 enum Fate {
@@ -163,12 +169,17 @@ impl Model {
             }
             Step::Audio => self.packet(TrackKind::Audio, true),
             Step::Start(s) => self.feed(Input::MotionStart {
-                source: SOURCES[s],
+                source: SOURCES[s].0,
+                kind: SOURCES[s].1,
                 until: None,
             }),
-            Step::End(s) => self.feed(Input::MotionEnd { source: SOURCES[s] }),
+            Step::End(s) => self.feed(Input::MotionEnd {
+                source: SOURCES[s].0,
+                kind: SOURCES[s].1,
+            }),
             Step::Pulse(s, ms) => self.feed(Input::MotionStart {
-                source: SOURCES[s],
+                source: SOURCES[s].0,
+                kind: SOURCES[s].1,
                 until: Some(self.now.plus_micros(ms as i64 * 1000)),
             }),
             Step::Tick => self.feed(Input::Tick),

@@ -17,6 +17,7 @@ use vigil::clips::ClipStore;
 use vigil::ingest::file::LoopingFile;
 use vigil::ingest::SourceEvent;
 use vigil_core::fmp4::Mp4File;
+use vigil_core::kind::EventKind;
 use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
 use vigil_core::recorder::MotionSource;
@@ -69,12 +70,12 @@ fn run(mode: BufferMode) -> Vec<f64> {
         feed(&mut p, 6.0, &mut now);
         let t = Instant::now();
         assert!(
-            p.motion_start(MotionSource::Api, None, Now::at(now)),
+            p.motion_start(MotionSource::Api, EventKind::Motion, None, Now::at(now)),
             "a clip opened"
         );
         out.push(t.elapsed().as_secs_f64() * 1000.0);
         feed(&mut p, 0.5, &mut now);
-        p.motion_end(MotionSource::Api, Now::at(now));
+        p.motion_end(MotionSource::Api, EventKind::Motion, Now::at(now));
         feed(&mut p, 1.1, &mut now); // post-roll 0: closes at the next keyframe
         p.take_notices();
     }

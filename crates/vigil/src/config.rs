@@ -292,6 +292,8 @@ pub struct RecordingKeys {
     pub keyframe_only: Option<bool>,
     pub motion_timeout_secs: Option<u32>,
     pub hybrid_memory: Option<ByteSize>,
+    pub record_on: Option<Vec<String>>,
+    pub pulse_secs: Option<u32>,
 }
 
 impl RecordingKeys {
@@ -326,6 +328,13 @@ impl RecordingKeys {
         }
         if let Some(v) = self.hybrid_memory {
             s.hybrid_memory_bytes = v.0;
+        }
+        if let Some(v) = &self.record_on {
+            s.record_on = vigil_core::kind::KindSet::parse(v.iter().map(String::as_str))
+                .map_err(|e| invalid(key("record_on"), e.to_string()))?;
+        }
+        if let Some(v) = self.pulse_secs {
+            s.pulse_secs = v;
         }
         s.validate().map_err(|e| {
             let field = if e.field == "hybrid_memory_bytes" {

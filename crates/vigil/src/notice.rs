@@ -24,6 +24,7 @@ use std::sync::{Arc, PoisonError, RwLock, Weak};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
+use vigil_core::kind::EventKind;
 use vigil_core::recorder::{MotionSource, State};
 use vigil_core::time::Time;
 
@@ -67,6 +68,23 @@ pub enum Notice {
         source: MotionSource,
         at: Time,
         /// No "motion off" came: the source's motion timeout ended it.
+        timed_out: bool,
+        camera_time: Option<Time>,
+    },
+    /// An event of one kind began (docs/events.md): every kind, recording or not. `id` numbers
+    /// the camera's events from 1 at each start of the camera.
+    EventStarted {
+        id: u64,
+        kind: EventKind,
+        source: MotionSource,
+        at: Time,
+        camera_time: Option<Time>,
+    },
+    EventEnded {
+        id: u64,
+        kind: EventKind,
+        source: MotionSource,
+        at: Time,
         timed_out: bool,
         camera_time: Option<Time>,
     },

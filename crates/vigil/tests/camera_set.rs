@@ -8,6 +8,7 @@ mod rtsp_support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
+use vigil_core::kind::EventKind;
 
 use common::*;
 use rtsp_support::RtspServer;
@@ -250,6 +251,7 @@ async fn stopping_one_camera_in_the_set_leaves_the_other_recording() {
         for n in ["a", "b"] {
             let msg = CameraMsg::MotionStart {
                 source: MotionSource::Api,
+                kind: EventKind::Motion,
                 until: None,
                 received: Instant::now(),
                 camera_time: None,

@@ -108,15 +108,36 @@ fn demo_records_one_clip_per_camera_with_pre_roll_and_status_page() {
         );
         assert!(dir.path().join("clips").join(&r.key).exists());
     }
+    // Per camera three motion events (docs/events.md: one per source and start): the demo's,
+    // its return during the post-roll, and the API pulse that came while it was on; all three
+    // happened during the camera's one clip.
     let events = cat.events(&Default::default()).unwrap();
-    assert_eq!(events.len(), 3, "{events:#?}");
-    for e in &events {
-        assert_eq!(e.clip_ids.len(), 1, "{e:?}");
+    assert_eq!(events.len(), 9, "{events:#?}");
+    for r in &rows {
+        let mine: Vec<_> = events.iter().filter(|e| e.camera == r.camera).collect();
+        let sources: Vec<&str> = mine.iter().map(|e| e.source.as_str()).collect();
+        assert_eq!(sources.len(), 3, "{mine:#?}");
         assert_eq!(
-            e.overlapping_events, 2,
-            "return in post-roll + API pulse: {e:?}"
+            sources.iter().filter(|s| **s == "demo").count(),
+            2,
+            "{mine:#?}"
         );
-        assert!(e.end.is_some());
+        assert_eq!(
+            sources.iter().filter(|s| **s == "api").count(),
+            1,
+            "{mine:#?}"
+        );
+        for e in &mine {
+            assert_eq!(e.kind, "motion");
+            assert_eq!(e.clip_ids, [r.id], "{e:?}");
+            assert!(e.end.is_some());
+        }
+        let overlaps: u32 = mine.iter().map(|e| e.overlapping_events).sum();
+        assert_eq!(
+            overlaps, 1,
+            "the API pulse during the demo's motion: {mine:#?}"
+        );
+        assert_eq!(r.kinds.names(), ["motion"]);
     }
 
     // One log line per state change: each camera went BUFFERING→RECORDING→FINALIZING→RECORDING

@@ -8,6 +8,7 @@ use vigil::camera::CameraPipeline;
 use vigil::clips::ClipStore;
 use vigil::ingest::SourceEvent;
 use vigil_core::fmp4::Mp4File;
+use vigil_core::kind::EventKind;
 use vigil_core::packet::{Packet, TrackKind, VIDEO_TIMESCALE};
 use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
@@ -88,11 +89,11 @@ fn record(
         let secs = now.secs_since(T0);
         if !started && secs >= on {
             started = true;
-            p.motion_start(MotionSource::Onvif, None, Now::at(now));
+            p.motion_start(MotionSource::Onvif, EventKind::Motion, None, Now::at(now));
         }
         if !ended && secs >= off {
             ended = true;
-            p.motion_end(MotionSource::Onvif, Now::at(now));
+            p.motion_end(MotionSource::Onvif, EventKind::Motion, Now::at(now));
         }
         if let Some(d) = p.next_deadline() {
             if d <= now {

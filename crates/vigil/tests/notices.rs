@@ -11,6 +11,7 @@ use common::*;
 use vigil::camera::CameraMsg;
 use vigil::clips::ClipStatus;
 use vigil::runtime::Runtime;
+use vigil_core::kind::EventKind;
 use vigil_core::recorder::MotionSource;
 use vigil_core::time::SystemClock;
 
@@ -18,6 +19,7 @@ fn pulse(rt: &vigil::runtime::RuntimeHandle, camera: &str, secs: u64) {
     let now = rt.clock().monotonic(); // a pulse's end is a deadline
     let sent = rt.camera(camera).unwrap().send(CameraMsg::MotionStart {
         source: MotionSource::Api,
+        kind: EventKind::Motion,
         until: Some(now.plus(Duration::from_secs(secs))),
         received: Instant::now(),
         camera_time: None,

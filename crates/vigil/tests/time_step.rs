@@ -22,6 +22,7 @@ use vigil::camera::{self, CameraMsg, CameraPipeline};
 use vigil::catalog::{Catalog, CatalogWriter, ClipFilter, ClipRow, EventFilter, EventRow};
 use vigil::clips::ClipStore;
 use vigil::notice::Notice;
+use vigil_core::kind::EventKind;
 use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
 use vigil_core::recorder::MotionSource;
@@ -208,6 +209,7 @@ fn a_pulse_across_a_step_in_the_worker(step: Step) {
     };
     let pulse = |secs| CameraMsg::MotionStart {
         source: MotionSource::Api,
+        kind: EventKind::Motion,
         until: Some(clock.monotonic().plus(Duration::from_secs(secs))),
         received: std::time::Instant::now(),
         camera_time: None,

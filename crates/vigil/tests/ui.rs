@@ -186,6 +186,16 @@ fn settings_form_saves_and_shows_a_refused_value_at_its_field() {
     let (st, cfg) = get_json(&run.addr, "/api/motion_recording/config/back%20yard", None);
     assert_eq!(st, 200);
     assert_eq!(cfg["pre_buffer_secs"], 7, "{cfg}");
+    assert_eq!(
+        cfg["record_on"],
+        serde_json::json!(["person", "vehicle"]),
+        "{cfg}"
+    );
+    assert_eq!(
+        v["record_on_saved"],
+        serde_json::json!(["person", "vehicle"]),
+        "{v}"
+    );
     // The refused values changed nothing, and each error was shown at its own field.
     assert_eq!(cfg["post_buffer_secs"], 1, "{cfg}");
     let pre = v["pre_error"].as_str().unwrap();
@@ -275,6 +285,14 @@ fn recordings_play_seek_protect_and_delete_behind_a_token() {
             .as_str()
             .unwrap()
             .contains("camera=front"),
+        "{v}"
+    );
+    // Kinds: the API's motion pulses show a "motion" badge; the kind filter is in the URL.
+    for row in v["rows"].as_array().unwrap() {
+        assert_eq!(row["kinds"], serde_json::json!(["motion"]), "{row}");
+    }
+    assert!(
+        v["hash_kind"].as_str().unwrap().contains("kind=person"),
         "{v}"
     );
     // Played (through ?token=, since a <video> cannot send a header) and seeked.

@@ -5,6 +5,7 @@ use super::types::{
     Action, Actions, CloseReason, DropWhy, Input, MotionSource, OpenReason, PacketRoute,
     RecorderConfig, RecorderStats, State, CLOSE_GRACE,
 };
+use crate::kind::EventKind;
 use crate::packet::{PacketMeta, TrackKind};
 use crate::time::{duration_micros, Time};
 
@@ -139,9 +140,13 @@ impl Recorder {
                 self.go_idle(CloseReason::StreamLost, &mut out);
             }
             Input::Configure(config) => self.configure(config, &mut out),
-            Input::MotionStart { source, until } => self.motion_start(source, until, now, &mut out),
-            Input::MotionEnd { source } => {
-                if self.motion.end(source) && !self.motion.is_active() {
+            Input::MotionStart {
+                source,
+                kind,
+                until,
+            } => self.motion_start(source, kind, until, now, &mut out),
+            Input::MotionEnd { source, kind } => {
+                if self.motion.end(source, kind) && !self.motion.is_active() {
                     self.motion_ended(now, false, &mut out);
                 }
             }
@@ -254,11 +259,12 @@ impl Recorder {
     fn motion_start(
         &mut self,
         source: MotionSource,
+        kind: EventKind,
         until: Option<Time>,
         now: Time,
         out: &mut Actions,
     ) {
-        if !self.motion.start(source, until, now) {
+        if !self.motion.start(source, kind, until, now) {
             return; // already on: its timeout was refreshed, nothing else changes
         }
         if let Some(clip) = self.clip {

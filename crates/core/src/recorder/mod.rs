@@ -74,7 +74,7 @@
 //! deadline computed (a running post-roll keeps its deadline).
 
 mod machine;
-mod motion;
+pub(crate) mod motion;
 mod types;
 
 pub use machine::Recorder;

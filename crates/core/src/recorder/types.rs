@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::kind::EventKind;
 use crate::packet::PacketMeta;
 use crate::settings::RecordingSettings;
 use crate::time::Time;
@@ -114,13 +115,17 @@ pub enum Input {
     StreamLost,
     /// A live settings change, including `enabled` on/off.
     Configure(RecorderConfig),
-    /// `until` makes the source end by itself at that time (the API's "pulse").
+    /// `until` makes the source end by itself at that time (the API's "pulse"). Each
+    /// (source, kind) is on or off on its own; the driver hands in only the kinds that record
+    /// (`record_on`).
     MotionStart {
         source: MotionSource,
+        kind: EventKind,
         until: Option<Time>,
     },
     MotionEnd {
         source: MotionSource,
+        kind: EventKind,
     },
     /// Codec parameters changed; the next video packet is a keyframe with the new parameters.
     ParamsChanged,

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use vigil_core::kind::EventKind;
 use vigil_core::packet::{PacketMeta, TrackKind};
 use vigil_core::recorder::{
     Action, Actions, CloseReason, Input, MotionSource, OpenReason, PacketRoute, Recorder,
@@ -62,6 +63,7 @@ pub fn audio(at: f64) -> Input {
 pub fn start(source: MotionSource) -> Input {
     Input::MotionStart {
         source,
+        kind: EventKind::Motion,
         until: None,
     }
 }
@@ -69,12 +71,16 @@ pub fn start(source: MotionSource) -> Input {
 pub fn pulse(source: MotionSource, until: f64) -> Input {
     Input::MotionStart {
         source,
+        kind: EventKind::Motion,
         until: Some(t(until)),
     }
 }
 
 pub fn end(source: MotionSource) -> Input {
-    Input::MotionEnd { source }
+    Input::MotionEnd {
+        source,
+        kind: EventKind::Motion,
+    }
 }
 
 pub fn flushed(first: f64, packets: usize) -> Input {

@@ -7,7 +7,8 @@ import { api, ApiError, enc } from './api.js';
 import { Chart } from './chart.js';
 import { onvifLine, streamLine, syncLive } from './dashboard.js';
 import {
-  ago, badge, card, errorLine, facts, fmtBytes, fmtSecs, fmtTime, h, poll, setBadge, setText,
+  ago, badge, card, errorLine, facts, fmtBytes, fmtSecs, fmtTime, h, KINDS, kindBadges, kindLabel, poll,
+  setBadge, setText,
 } from './dom.js';
 import * as history from './history.js';
 import { liveView } from './live.js';
@@ -26,7 +27,12 @@ const FIELDS = [
     hint: 'memory; disk (a spool file, memory keeps an index); hybrid (newest GOPs in memory).' },
   { name: 'keyframe_only', kind: 'check', label: 'Keyframes only',
     hint: 'Older GOPs keep only their keyframe: a sparse pre-roll for a fraction of the memory.' },
+  { name: 'record_on', kind: 'kinds', label: 'Record on',
+    hint: 'The events that open or extend a clip. Every event is kept in the list of events anyway.' },
+  { name: 'pulse_secs', kind: 'number', label: 'Pulse (seconds)', min: 1, max: 3600,
+    hint: '1–3600. How long an event with no end lasts (a line crossed).' },
 ];
+
 
 function settingsForm(name, onSaved) {
   const inputs = new Map();
@@ -38,7 +44,12 @@ function settingsForm(name, onSaved) {
     const id = `f-${f.name}`;
     let input;
     if (f.kind === 'check') input = h('input', { id, name: f.name, type: 'checkbox' });
-    else if (f.kind === 'select') {
+    else if (f.kind === 'kinds') {
+      input = h('fieldset', { id, class: 'kinds', tabindex: '-1' },
+        h('legend', { class: 'sr-only', text: f.label }),
+        KINDS.map((k) => h('label', { class: 'kind-check' },
+          h('input', { type: 'checkbox', name: f.name, value: k, 'aria-describedby': `${id}-error` }), kindLabel(k))));
+    } else if (f.kind === 'select') {
       input = h('select', { id, name: f.name }, f.options.map((o) => h('option', { value: o, text: o })));
     } else {
       input = h('input', { id, name: f.name, type: 'number', inputmode: 'numeric', step: 1, min: f.min, max: f.max });
@@ -46,9 +57,13 @@ function settingsForm(name, onSaved) {
     const err = h('p', { class: 'field-error', id: `${id}-error`, role: 'alert' });
     input.setAttribute('aria-describedby', `${id}-error`);
     input.addEventListener('input', () => clearError(f.name));
+    input.addEventListener('change', () => clearError(f.name));
     inputs.set(f.name, input);
     errs.set(f.name, err);
-    const label = h('label', { for: id, text: f.label });
+    const label = f.kind === 'kinds'
+      ? h('span', { class: 'field-label', id: `${id}-label`, text: f.label })
+      : h('label', { for: id, text: f.label });
+    if (f.kind === 'kinds') input.setAttribute('aria-labelledby', `${id}-label`);
     return h('div', { class: `field ${f.kind}`, dataset: { field: f.name } },
       f.kind === 'check' ? h('div', { class: 'check-row' }, input, label) : [label, input],
       f.hint ? h('p', { class: 'hint', text: f.hint }) : null, err);
@@ -67,7 +82,9 @@ function settingsForm(name, onSaved) {
     for (const f of FIELDS) {
       const input = inputs.get(f.name);
       if (f.kind === 'check') input.checked = Boolean(cfg[f.name]);
-      else input.value = String(cfg[f.name]);
+      else if (f.kind === 'kinds') {
+        for (const box of input.querySelectorAll('input')) box.checked = (cfg[f.name] || []).includes(box.value);
+      } else input.value = String(cfg[f.name]);
       clearError(f.name);
     }
   }
@@ -75,6 +92,7 @@ function settingsForm(name, onSaved) {
   function value(f) {
     const input = inputs.get(f.name);
     if (f.kind === 'check') return input.checked;
+    if (f.kind === 'kinds') return [...input.querySelectorAll('input:checked')].map((b) => b.value);
     if (f.kind === 'select') return input.value;
     // The server checks every value and names the field when it refuses one: send what was
     // typed (a number when it is one) and show its answer.
@@ -89,7 +107,7 @@ function settingsForm(name, onSaved) {
     const body = {};
     for (const f of FIELDS) {
       const v = value(f);
-      if (!loaded || v !== loaded[f.name]) body[f.name] = v;
+      if (!loaded || JSON.stringify(v) !== JSON.stringify(loaded[f.name])) body[f.name] = v;
     }
     FIELDS.forEach((f) => clearError(f.name));
     if (!Object.keys(body).length) {
@@ -216,6 +234,7 @@ export function mount(main, [rawName]) {
       ['ONVIF', onvif],
       ...(cam.onvif?.last_error ? [['ONVIF error', `${cam.onvif.last_error} (${ago(cam.onvif.last_error_at)})`]] : []),
       ['Motion', st.motion_active ? 'on' : 'off'],
+      ['Events now', (cam.active_kinds || []).map(kindLabel).join(', ') || 'none'],
       ['Clips recorded', String(st.clips_recorded)],
       ['Writing', st.current_clip_id ? `clip #${st.current_clip_id}` : '–'],
       ['Motion events', `${st.motion_events} (${st.overlapping_events} overlapping)`],
@@ -239,7 +258,7 @@ export function mount(main, [rawName]) {
       recordings.length
         ? h('ul', { class: 'plain' }, recordings.map((r) => h('li', {},
           h('a', { href: `#/recordings?camera=${enc(name)}&play=${r.id}`, text: fmtTime(r.start) }),
-          ` · ${fmtSecs(r.duration_secs)} · pre-roll ${fmtSecs(r.pre_roll_secs)}`,
+          ` · ${fmtSecs(r.duration_secs)} · pre-roll ${fmtSecs(r.pre_roll_secs)} `, kindBadges(r.kinds),
           r.status === 'recording' ? h('span', { class: 'badge state-recording', text: 'recording' }) : null)))
         : h('p', { class: 'muted', text: 'No clips yet.' }),
       h('p', {}, h('a', { href: `#/recordings?camera=${enc(name)}`, text: 'All clips of this camera →' })),

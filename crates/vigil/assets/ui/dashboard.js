@@ -4,7 +4,7 @@
 
 import { api, enc } from './api.js';
 import { Chart } from './chart.js';
-import { ago, card, errorLine, fmtBytes, fmtSecs, h, meter, poll, setBadge, setText } from './dom.js';
+import { ago, card, errorLine, fmtBytes, fmtSecs, h, kindBadges, meter, poll, setBadge, setText } from './dom.js';
 import * as history from './history.js';
 import { canPlay, liveView, unsupportedMessage } from './live.js';
 
@@ -25,6 +25,14 @@ export function streamLine(st) {
   return [`up · ${codec}`, 'ok'];
 }
 
+/** Shows the event kinds on now ("person") as badges; rebuilt only when they change. */
+export function setKinds(el, kinds) {
+  const sig = (kinds || []).join(',');
+  if (el.dataset.kinds === sig) return;
+  el.dataset.kinds = sig;
+  el.replaceChildren(...kindBadges(kinds));
+}
+
 /**
  * Starts a camera's live view once the API says it has a stream (so no request is made that can
  * only be refused), or says plainly that this browser can't play its codecs. Call on every poll.
@@ -43,6 +51,7 @@ function cameraCard(name) {
   const el = {
     live,
     badge: h('span', { class: 'badge' }),
+    now: h('span', { class: 'kinds-now', 'aria-label': 'Events now' }),
     stream: h('dd'),
     onvif: h('dd'),
     clips: h('dd'),
@@ -51,7 +60,7 @@ function cameraCard(name) {
   };
   el.root = h('article', { class: 'card cam', dataset: { camera: name } },
     h('header', { class: 'cam-head' },
-      h('a', { class: 'cam-name', href: `#/camera/${enc(name)}`, text: name }), el.badge),
+      h('a', { class: 'cam-name', href: `#/camera/${enc(name)}`, text: name }), el.now, el.badge),
     h('a', { class: 'live-link', href: `#/camera/${enc(name)}`, title: `${name}: open the camera` }, live.el),
     h('dl', { class: 'facts' },
       h('dt', { text: 'Stream' }), el.stream,
@@ -93,6 +102,7 @@ export function mount(main) {
       }
       syncLive(c.live, cam);
       setBadge(c.badge, cam.enabled ? cam.state : 'DISABLED');
+      setKinds(c.now, cam.active_kinds);
       c.root.classList.toggle('rec', cam.state === 'RECORDING' || cam.state === 'FINALIZING');
       const [stream, sc] = streamLine(cam.stream);
       setText(c.stream, stream);

@@ -170,3 +170,15 @@ export function poll(fn, ms, errors = null) {
     now: run,
   };
 }
+
+/** Every event kind, in the server's order (docs/events.md). */
+export const KINDS = ['motion', 'person', 'vehicle', 'animal', 'face', 'package', 'line_crossing',
+  'intrusion', 'tamper', 'sound', 'input'];
+
+/** A kind as people write it: "line crossing". */
+export const kindLabel = (k) => k.replace(/_/g, ' ');
+
+/** A badge per event kind ("person", "vehicle"). */
+export function kindBadges(kinds) {
+  return (kinds || []).map((k) => h('span', { class: `kind kind-${k}`, text: kindLabel(k) }));
+}

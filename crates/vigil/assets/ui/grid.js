@@ -3,7 +3,7 @@
 // page; a double click shows the tile full screen.
 
 import { api, enc } from './api.js';
-import { syncLive } from './dashboard.js';
+import { setKinds, syncLive } from './dashboard.js';
 import { errorLine, h, poll, setBadge } from './dom.js';
 import { liveView } from './live.js';
 
@@ -11,16 +11,17 @@ function tile(name) {
   const live = liveView(name);
   live.player.status('waiting', "Waiting for the camera's stream…");
   const badge = h('span', { class: 'badge' });
+  const now = h('span', { class: 'kinds-now tile-kinds', 'aria-label': 'Events now' });
   const root = h('article', { class: 'tile', dataset: { camera: name } },
     live.el,
-    h('a', { class: 'tile-name', href: `#/camera/${enc(name)}`, text: name }), badge);
+    h('a', { class: 'tile-name', href: `#/camera/${enc(name)}`, text: name }), now, badge);
   live.el.addEventListener('click', () => { location.hash = `#/camera/${enc(name)}`; });
   live.el.addEventListener('dblclick', (ev) => {
     ev.preventDefault();
     if (document.fullscreenElement) document.exitFullscreen?.();
     else root.requestFullscreen?.().catch(() => {});
   });
-  return { root, live, badge };
+  return { root, live, badge, now };
 }
 
 export function mount(main, [query]) {
@@ -59,6 +60,7 @@ export function mount(main, [query]) {
       }
       syncLive(t.live, cam);
       setBadge(t.badge, cam.enabled ? cam.state : 'DISABLED');
+      setKinds(t.now, cam.active_kinds);
       t.root.classList.toggle('rec', cam.state === 'RECORDING' || cam.state === 'FINALIZING');
     }
   }

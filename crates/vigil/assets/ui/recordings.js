@@ -4,7 +4,9 @@
 // (timeline.js): the chosen day's clips (today's when no day is chosen) as bars per camera.
 
 import { api, enc, fileUrl } from './api.js';
-import { card, errorLine, fmtBytes, fmtSecs, fmtTime, h, localDay, poll, setText } from './dom.js';
+import {
+  card, errorLine, fmtBytes, fmtSecs, fmtTime, h, KINDS, kindBadges, kindLabel, localDay, poll, setText,
+} from './dom.js';
 import { Timeline } from './timeline.js';
 
 function dayRange(day) {
@@ -26,10 +28,13 @@ export function mount(main, [query]) {
   const errors = errorLine();
   const cameraSel = h('select', { id: 'filter-camera', name: 'camera' }, h('option', { value: '', text: 'All cameras' }));
   const dayInput = h('input', { id: 'filter-date', name: 'date', type: 'date' });
+  const kindSel = h('select', { id: 'filter-kind', name: 'kind' }, h('option', { value: '', text: 'All kinds' }),
+    KINDS.map((k) => h('option', { value: k, text: kindLabel(k) })));
   const clear = h('button', { type: 'button', text: 'Clear' });
   const count = h('span', { class: 'muted', role: 'status' });
   const filters = h('form', { class: 'filters' },
-    h('label', {}, 'Camera ', cameraSel), h('label', {}, 'Day ', dayInput), clear, count);
+    h('label', {}, 'Camera ', cameraSel), h('label', {}, 'Day ', dayInput), h('label', {}, 'Kind ', kindSel),
+    clear, count);
 
   const video = h('video', { id: 'player-video', controls: true, preload: 'metadata', playsinline: true });
   const title = h('h2');
@@ -42,7 +47,7 @@ export function mount(main, [query]) {
 
   const tbody = h('tbody');
   const table = h('table', { class: 'clips' },
-    h('thead', {}, h('tr', {}, ['Start', 'Camera', 'Length', 'Pre-roll', 'Size', 'Video', 'Trigger', ''].map((t) => h('th', { text: t })))),
+    h('thead', {}, h('tr', {}, ['Start', 'Camera', 'Length', 'Pre-roll', 'Size', 'Video', 'Events', 'Trigger', ''].map((t) => h('th', { text: t })))),
     tbody);
   const empty = h('p', { class: 'muted', text: 'No clips match.', hidden: true });
   const timeline = new Timeline((r) => play(r, true, r.pre_roll_secs));
@@ -57,12 +62,14 @@ export function mount(main, [query]) {
 
   cameraSel.value = params.get('camera') || '';
   dayInput.value = params.get('date') || '';
+  kindSel.value = KINDS.includes(params.get('kind')) ? params.get('kind') : '';
   const wantPlay = Number(params.get('play')) || null;
 
   function syncHash() {
     const p = new URLSearchParams();
     if (cameraSel.value) p.set('camera', cameraSel.value);
     if (dayInput.value) p.set('date', dayInput.value);
+    if (kindSel.value) p.set('kind', kindSel.value);
     if (playing) p.set('play', String(playing.id));
     const q = p.toString();
     window.history.replaceState(null, '', `#/recordings${q ? `?${q}` : ''}`);
@@ -75,9 +82,11 @@ export function mount(main, [query]) {
   }
   cameraSel.addEventListener('change', onFilter);
   dayInput.addEventListener('change', onFilter);
+  kindSel.addEventListener('change', onFilter);
   clear.addEventListener('click', () => {
     cameraSel.value = '';
     dayInput.value = '';
+    kindSel.value = '';
     onFilter();
   });
   filters.addEventListener('submit', (ev) => ev.preventDefault());
@@ -174,13 +183,14 @@ export function mount(main, [query]) {
       cell('Pre-roll', h('span', { class: 'preroll', text: fmtSecs(r.pre_roll_secs) })),
       cell('Size', fmtBytes(r.bytes)),
       cell('Video', r.video_codec ? `${r.video_codec} ${r.width}×${r.height}` : '–'),
+      cell('Events', h('span', { class: 'kinds-cell' }, kindBadges(r.kinds))),
       cell('Trigger', h('span', { class: 'muted', text: r.trigger || '–' }),
         r.status === 'complete' ? null : [' ', h('span', { class: `badge status-${r.status}`, text: r.status })]),
       h('td', { class: 'row-actions' }, playBtn, dl, protBtn, delBtn));
   }
 
   function render() {
-    const sig = JSON.stringify(rows.map((r) => [r.id, r.status, r.protected, r.bytes]));
+    const sig = JSON.stringify(rows.map((r) => [r.id, r.status, r.protected, r.bytes, r.kinds]));
     if (sig === signature) return;
     signature = sig;
     tbody.replaceChildren(...rows.map(row));
@@ -200,6 +210,7 @@ export function mount(main, [query]) {
   async function loadClips() {
     const q = new URLSearchParams({ limit: String(LIMIT) });
     if (cameraSel.value) q.set('camera', cameraSel.value);
+    if (kindSel.value) q.set('kind', kindSel.value);
     if (dayInput.value) {
       const [from, to] = dayRange(dayInput.value);
       q.set('from', from);
@@ -221,6 +232,7 @@ export function mount(main, [query]) {
     const [from, to] = dayRange(day);
     const q = new URLSearchParams({ limit: '10000', from, to });
     if (cameraSel.value) q.set('camera', cameraSel.value);
+    if (kindSel.value) q.set('kind', kindSel.value);
     const { recordings } = await api(`/api/recordings?${q}`);
     const cams = cameraSel.value ? [cameraSel.value] : cameraNames;
     // A camera removed from the config keeps its clips: give it a row too.

@@ -9,7 +9,7 @@
 // at the element's pixel width (again when it resizes), so labels never stretch. A clip shorter
 // than a few pixels still gets a bar MIN_PX wide and a wider invisible hit area.
 
-import { fmtSecs, fmtTime, h, s } from './dom.js';
+import { fmtSecs, fmtTime, h, kindLabel, s } from './dom.js';
 
 const DAY_MS = 86400000;
 const MIN_PX = 3;
@@ -160,11 +160,18 @@ export class Timeline {
       const y = AXIS + row * ROW + 5;
       const bw = Math.max(MIN_PX, x1 - x0);
       const pre = Math.min(bw, xm - x0);
-      const g = s('g', { class: `tl-clip${r.status === 'recording' ? ' rec' : ''}${r.id === this.selected ? ' sel' : ''}`, dataset: { id: r.id } },
-        s('title', {}, `${r.camera} · ${fmtTime(r.start)} · ${fmtSecs(r.duration_secs)} · motion at ${fmtSecs(r.pre_roll_secs)}`),
+      // Coloured by what the camera saw (the first kind other than plain motion).
+      const kinds = r.kinds || [];
+      const seen = kinds.find((k) => k !== 'motion') || kinds[0] || 'motion';
+      const g = s('g', { class: `tl-clip k-${seen}${r.status === 'recording' ? ' rec' : ''}${r.id === this.selected ? ' sel' : ''}`, dataset: { id: r.id, kinds: kinds.join(' ') } },
+        s('title', {}, `${r.camera} · ${fmtTime(r.start)} · ${fmtSecs(r.duration_secs)} · motion at ${fmtSecs(r.pre_roll_secs)}${kinds.length ? ` · ${kinds.map(kindLabel).join(', ')}` : ''}`),
         s('rect', { class: 'tl-hit', x: x0 + bw / 2 - Math.max(bw, HIT_PX) / 2, y: y - 2, width: Math.max(bw, HIT_PX), height: ROW - 6 }),
         s('rect', { class: 'tl-bar', x: x0, y, width: bw, height: ROW - 10 }),
-        pre > 0.5 ? s('rect', { class: 'tl-pre', x: x0, y, width: pre, height: ROW - 10 }) : null);
+        pre > 0.5 ? s('rect', { class: 'tl-pre', x: x0, y, width: pre, height: ROW - 10 }) : null,
+        // The kinds written on the bar when it is wide enough for them.
+        bw - pre > 60 && kinds.length
+          ? s('text', { class: 'tl-kinds', x: x0 + Math.max(pre, 0) + 4, y: y + ROW - 14 }, kinds.map(kindLabel).join(' · '))
+          : null);
       g.addEventListener('click', () => this.pick(r));
       parts.push(g);
     }

@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde::Serialize;
+use vigil_core::kind::{EventKind, KindSet};
 use vigil_core::prebuffer::BufferStats;
 use vigil_core::recorder::{MotionSource, RecorderStats};
 use vigil_core::settings::RecordingSettings;
@@ -44,8 +45,10 @@ const RECENT_CLIPS: usize = 50;
 
 pub enum CameraMsg {
     Source(SourceEvent),
+    /// An event of `kind` starts (plain motion is [`EventKind::Motion`]).
     MotionStart {
         source: MotionSource,
+        kind: EventKind,
         /// A pulse's end, on the monotonic clock ([`Clock::monotonic`]).
         until: Option<Time>,
         /// When vigil received the event: the start latency (event in → pre-roll durable on
@@ -56,6 +59,15 @@ pub enum CameraMsg {
     },
     MotionEnd {
         source: MotionSource,
+        kind: EventKind,
+        camera_time: Option<Time>,
+    },
+    /// An event with no "off" (a line crossed, an object counted): on for the camera's
+    /// `pulse_secs`.
+    Pulse {
+        source: MotionSource,
+        kind: EventKind,
+        received: std::time::Instant,
         camera_time: Option<Time>,
     },
     Configure(RecordingSettings),
@@ -87,6 +99,12 @@ pub struct CameraStatus {
     pub recent_clips: VecDeque<ClipRecord>,
     #[serde(serialize_with = "crate::clips::ser_time_opt")]
     pub updated_at: Option<Time>,
+    /// The event kinds on now (any source).
+    #[serde(skip)]
+    pub active_kinds: KindSet,
+    /// Events started per kind ([`EventKind::ALL`] order).
+    #[serde(skip)]
+    pub kind_events: [u64; EventKind::ALL.len()],
 }
 
 /// The way into a camera's worker; cheap to clone, one per source.
@@ -253,21 +271,34 @@ fn worker(
                 }
                 CameraMsg::MotionStart {
                     source,
+                    kind,
                     until,
                     received,
                     camera_time,
                 } => {
                     p.set_camera_time(camera_time);
-                    if p.motion_start(source, until, now) {
+                    if p.motion_start(source, kind, until, now) {
+                        p.note_start_latency(received.elapsed());
+                    }
+                }
+                CameraMsg::Pulse {
+                    source,
+                    kind,
+                    received,
+                    camera_time,
+                } => {
+                    p.set_camera_time(camera_time);
+                    if p.pulse(source, kind, now) {
                         p.note_start_latency(received.elapsed());
                     }
                 }
                 CameraMsg::MotionEnd {
                     source,
+                    kind,
                     camera_time,
                 } => {
                     p.set_camera_time(camera_time);
-                    p.motion_end(source, now)
+                    p.motion_end(source, kind, now)
                 }
                 CameraMsg::Configure(s) => {
                     if let Err(e) = p.configure(s, now) {
@@ -330,5 +361,7 @@ fn snapshot(p: &CameraPipeline, recent: &VecDeque<ClipRecord>, now: Now) -> Came
         current_clip: p.current_clip().cloned(),
         recent_clips: recent.clone(),
         updated_at: Some(now.wall),
+        active_kinds: p.active_kinds(),
+        kind_events: p.kind_events(),
     }
 }

@@ -22,6 +22,8 @@
 use std::sync::Arc;
 
 use tracing::{error, info, warn};
+use vigil_core::detections::{self, Detection, Detections};
+use vigil_core::kind::{EventKind, KindSet};
 use vigil_core::packet::{Packet, StreamParams};
 use vigil_core::pool::BufferHandle;
 use vigil_core::prebuffer::BufferStats;
@@ -98,6 +100,13 @@ pub struct CameraPipeline {
     now: Now,
     /// The camera's time for the motion input being handled, if it gave one.
     camera_time: Option<Time>,
+    /// Every event by kind (recording or not); only `record_on` kinds reach the recorder.
+    detections: Detections,
+    /// Events started per kind ([`EventKind::index`]), for the metrics.
+    kind_events: [u64; EventKind::ALL.len()],
+    /// The start label of each event on (id → label), so that its end is labelled from it
+    /// (steady across a wall-clock step, as [`EventInfo::label`]).
+    event_labels: Vec<(u64, EventInfo)>,
 }
 
 /// Motion event in → first clip bytes (pre-roll included) durable on disk.
@@ -155,6 +164,9 @@ impl CameraPipeline {
             last_event_label: None,
             now: Now::default(),
             camera_time: None,
+            detections: Detections::default(),
+            kind_events: [0; EventKind::ALL.len()],
+            event_labels: Vec::new(),
         }
     }
 
@@ -185,9 +197,25 @@ impl CameraPipeline {
     pub fn current_clip(&self) -> Option<&ClipRecord> {
         self.clip.current()
     }
-    /// The recorder's next deadline, on the monotonic clock.
+    /// The next deadline (the recorder's, or an event's end), on the monotonic clock.
     pub fn next_deadline(&self) -> Option<Time> {
-        self.recorder.next_deadline()
+        let events = self
+            .detections
+            .next_deadline(self.settings.motion_timeout());
+        match (self.recorder.next_deadline(), events) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The event kinds on now.
+    pub fn active_kinds(&self) -> KindSet {
+        self.detections.kinds()
+    }
+
+    /// Events started so far, per kind ([`EventKind::ALL`] order).
+    pub fn kind_events(&self) -> [u64; EventKind::ALL.len()] {
+        self.kind_events
     }
 
     /// The recorder's figures, its latest event time labelled.
@@ -252,12 +280,56 @@ impl CameraPipeline {
         }
     }
 
-    /// True when this start opened a clip (and its pre-roll is now durable). `until` (a pulse's
-    /// end) is on the monotonic clock.
-    pub fn motion_start(&mut self, source: MotionSource, until: Option<Time>, now: Now) -> bool {
+    /// An event of `kind` starts (or goes on). True when this start opened a clip (and its
+    /// pre-roll is now durable). `until` (a pulse's end) is on the monotonic clock. Every kind is
+    /// an event ([`Notice::EventStarted`]); only `record_on` kinds reach the recorder.
+    pub fn motion_start(
+        &mut self,
+        source: MotionSource,
+        kind: EventKind,
+        until: Option<Time>,
+        now: Now,
+    ) -> bool {
+        self.now = now;
+        if let Some(d) = self.detections.start(source, kind, until, now.mono) {
+            self.kind_events[kind.index()] += 1;
+            info!(camera = %self.name, event = d.id, %source, %kind, "event started");
+            let info = EventInfo {
+                id: d.id,
+                source,
+                start: d.start,
+                start_label: now.label(d.start),
+            };
+            self.event_labels.push((d.id, info));
+            self.notices.push(Notice::EventStarted {
+                id: d.id,
+                kind,
+                source,
+                at: info.start_label,
+                camera_time: self.camera_time,
+            });
+        }
+        if !self.settings.record_on.contains(kind) {
+            self.camera_time = None;
+            return false;
+        }
         let before = self.recorder.stats().clips_recorded;
-        self.run(Input::MotionStart { source, until }, None, now);
+        self.run(
+            Input::MotionStart {
+                source,
+                kind,
+                until,
+            },
+            None,
+            now,
+        );
         self.recorder.stats().clips_recorded > before
+    }
+
+    /// A pulse of `kind`: on for the camera's `pulse_secs` (an event with no "off").
+    pub fn pulse(&mut self, source: MotionSource, kind: EventKind, now: Now) -> bool {
+        let until = now.mono.plus(self.settings.pulse());
+        self.motion_start(source, kind, Some(until), now)
     }
 
     /// Records how long a motion start took from arrival to a durable pre-roll.
@@ -274,16 +346,50 @@ impl CameraPipeline {
         self.last_error.as_ref()
     }
 
-    pub fn motion_end(&mut self, source: MotionSource, now: Now) {
-        self.run(Input::MotionEnd { source }, None, now);
+    pub fn motion_end(&mut self, source: MotionSource, kind: EventKind, now: Now) {
+        self.now = now;
+        if let Some(e) = self.detections.end(source, kind, now.mono) {
+            self.event_ended(e, self.camera_time);
+        }
+        if self.settings.record_on.contains(kind) {
+            self.run(Input::MotionEnd { source, kind }, None, now);
+        }
+        self.camera_time = None;
     }
 
     pub fn tick(&mut self, now: Now) {
+        self.now = now;
+        for e in self
+            .detections
+            .expire(now.mono, self.settings.motion_timeout())
+        {
+            self.event_ended(e, None);
+        }
         self.run(Input::Tick, None, now);
     }
 
     pub fn shutdown(&mut self, now: Now) {
+        self.now = now;
+        for e in self.detections.end_all(now.mono) {
+            self.event_ended(e, None);
+        }
         self.run(Input::Shutdown, None, now);
+    }
+
+    fn event_ended(&mut self, e: detections::Ended, camera_time: Option<Time>) {
+        info!(camera = %self.name, event = e.id, source = %e.source, kind = %e.kind, timed_out = e.timed_out, "event ended");
+        let at = match self.event_labels.iter().position(|(id, _)| *id == e.id) {
+            Some(i) => self.event_labels.swap_remove(i).1.label(e.at),
+            None => self.now.label(e.at),
+        };
+        self.notices.push(Notice::EventEnded {
+            id: e.id,
+            kind: e.kind,
+            source: e.source,
+            at,
+            timed_out: e.timed_out,
+            camera_time,
+        });
     }
 
     /// Applies new settings live: the buffer's window and mode, the recorder's timers. Invalid
@@ -299,9 +405,29 @@ impl CameraPipeline {
             error!(camera = %self.name, "pre-buffer reconfigure failed: {e}");
             self.counters.buffer_errors += 1;
         }
+        let (was, is) = (self.settings.record_on, settings.record_on);
         self.settings = settings;
         let rc = RecorderConfig::from_settings(&self.settings);
         self.run(Input::Configure(rc), None, now);
+        // Events on now whose kind starts or stops recording: the recorder hears of it now.
+        let active: Vec<Detection> = self.detections.active().copied().collect();
+        for d in active {
+            let (source, kind) = (d.source, d.kind);
+            if was.contains(kind) && !is.contains(kind) {
+                self.run(Input::MotionEnd { source, kind }, None, now);
+            } else if !was.contains(kind) && is.contains(kind) {
+                let until = d.until();
+                self.run(
+                    Input::MotionStart {
+                        source,
+                        kind,
+                        until,
+                    },
+                    None,
+                    now,
+                );
+            }
+        }
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
+use vigil_core::kind::{EventKind, KindSet};
 use vigil_core::time::Time;
 
 use super::{camera_id, now_micros, opt_time, Catalog, Result};
@@ -42,6 +43,13 @@ pub struct ClipRow {
     pub trigger: String,
     pub close_reason: Option<String>,
     pub protected: bool,
+    /// The kinds of the events that happened during the clip.
+    #[serde(serialize_with = "ser_kinds")]
+    pub kinds: KindSet,
+}
+
+fn ser_kinds<S: serde::Serializer>(k: &KindSet, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(k.names())
 }
 
 /// Clips and bytes per camera.
@@ -77,11 +85,23 @@ pub struct ClipFilter {
     /// … and start before `to`.
     pub to: Option<Time>,
     pub limit: Option<u32>,
+    /// Clips during which an event of this kind happened.
+    pub kind: Option<EventKind>,
 }
 
 const COLUMNS: &str = "clip.id, camera.name, clip.event_id, clip.key, clip.status, clip.start_at, \
     clip.end_at, clip.duration_secs, clip.bytes, clip.frames, clip.video_codec, clip.width, \
-    clip.height, clip.pre_roll_secs, clip.trigger, clip.close_reason, clip.protected";
+    clip.height, clip.pre_roll_secs, clip.trigger, clip.close_reason, clip.protected, \
+    (SELECT group_concat(DISTINCT e.kind) FROM event_clip ec \
+     JOIN motion_event e ON e.id = ec.event_id WHERE ec.clip_id = clip.id)";
+
+/// A list of kind names as stored (`group_concat`); a name this version doesn't know is skipped.
+pub(super) fn parse_kinds(s: Option<String>) -> KindSet {
+    s.unwrap_or_default()
+        .split(',')
+        .filter_map(|k| k.parse::<EventKind>().ok())
+        .collect()
+}
 
 fn status_str(s: ClipStatus) -> &'static str {
     match s {
@@ -114,6 +134,7 @@ fn row_to_clip(r: &Row<'_>) -> rusqlite::Result<ClipRow> {
         pre_roll_secs: r.get(13)?,
         trigger: r.get(14)?,
         close_reason: r.get(15)?,
+        kinds: parse_kinds(r.get(17)?),
         protected: r.get::<_, i64>(16)? != 0,
     })
 }
@@ -186,6 +207,9 @@ impl Catalog {
              WHERE (?1 IS NULL OR camera.name = ?1) \
                AND (?2 IS NULL OR COALESCE(clip.end_at, clip.start_at, clip.opened_at) >= ?2) \
                AND (?3 IS NULL OR COALESCE(clip.start_at, clip.opened_at) < ?3) \
+               AND (?5 IS NULL OR EXISTS (SELECT 1 FROM event_clip ec \
+                    JOIN motion_event e ON e.id = ec.event_id \
+                    WHERE ec.clip_id = clip.id AND e.kind = ?5)) \
              ORDER BY COALESCE(clip.start_at, clip.opened_at) DESC, clip.id DESC LIMIT ?4"
         );
         let conn = self.conn();
@@ -195,7 +219,8 @@ impl Catalog {
                 f.camera,
                 f.from.map(|t| t.0),
                 f.to.map(|t| t.0),
-                f.limit.map_or(-1, i64::from)
+                f.limit.map_or(-1, i64::from),
+                f.kind.map(EventKind::as_str)
             ],
             row_to_clip,
         )?;

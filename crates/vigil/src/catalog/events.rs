@@ -1,8 +1,10 @@
-//! Motion event rows: one per event (a start, any overlapping starts, its end), linked to the
-//! clip(s) it produced (several when it rolled over).
+//! Event rows: one per event of one kind from one source (docs/events.md), from its start to its
+//! end, linked to every clip that was open while it was on (`event_clip`). Events from before
+//! kinds existed are plain `motion`.
 
 use rusqlite::params;
 use serde::Serialize;
+use vigil_core::kind::EventKind;
 use vigil_core::time::Time;
 
 use super::{camera_id, opt_time, Catalog, Result};
@@ -12,6 +14,7 @@ use crate::clips::ser_time_opt;
 pub struct EventRow {
     pub id: i64,
     pub camera: String,
+    pub kind: String,
     pub source: String,
     /// Local clock.
     #[serde(serialize_with = "ser_time_opt")]
@@ -34,12 +37,14 @@ pub struct EventFilter {
     pub from: Option<Time>,
     pub to: Option<Time>,
     pub limit: Option<u32>,
+    pub kind: Option<EventKind>,
 }
 
 impl Catalog {
     pub fn insert_event(
         &self,
         camera: &str,
+        kind: EventKind,
         source: &str,
         start: Time,
         camera_time: Option<Time>,
@@ -47,11 +52,35 @@ impl Catalog {
         let conn = self.conn();
         let cam = camera_id(&conn, camera)?;
         conn.execute(
-            "INSERT INTO motion_event (camera_id, source, started_at, camera_started_at) \
-             VALUES (?1, ?2, ?3, ?4)",
-            params![cam, source, start.0, camera_time.map(|t| t.0)],
+            "INSERT INTO motion_event (camera_id, kind, source, started_at, camera_started_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                cam,
+                kind.as_str(),
+                source,
+                start.0,
+                camera_time.map(|t| t.0)
+            ],
         )?;
         Ok(conn.last_insert_rowid())
+    }
+
+    /// The event happened (at least partly) during the clip.
+    pub fn link_event_clip(&self, event: i64, clip: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO event_clip (event_id, clip_id) VALUES (?1, ?2)",
+            [event, clip],
+        )?;
+        Ok(())
+    }
+
+    /// Another event started while this one was on.
+    pub fn count_overlap(&self, id: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE motion_event SET overlaps = overlaps + 1 WHERE id = ?1",
+            [id],
+        )?;
+        Ok(())
     }
 
     /// Sets the event's end (the latest end wins: an event revived during its post-roll ends
@@ -71,25 +100,19 @@ impl Catalog {
         Ok(())
     }
 
-    pub fn add_overlap(&self, id: i64) -> Result<()> {
-        self.conn().execute(
-            "UPDATE motion_event SET overlaps = overlaps + 1, ended_at = NULL WHERE id = ?1",
-            [id],
-        )?;
-        Ok(())
-    }
-
     /// Events matching `f`, newest first, each with its clip ids.
     pub fn events(&self, f: &EventFilter) -> Result<Vec<EventRow>> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(
             "SELECT e.id, c.name, e.source, e.started_at, e.ended_at, e.camera_started_at, \
                     e.camera_ended_at, e.overlaps, e.timed_out, \
-                    (SELECT group_concat(id) FROM clip WHERE clip.event_id = e.id) \
+                    (SELECT group_concat(clip_id) FROM event_clip WHERE event_id = e.id), \
+                    e.kind \
              FROM motion_event e JOIN camera c ON c.id = e.camera_id \
              WHERE (?1 IS NULL OR c.name = ?1) \
                AND (?2 IS NULL OR COALESCE(e.ended_at, e.started_at) >= ?2) \
                AND (?3 IS NULL OR e.started_at < ?3) \
+               AND (?5 IS NULL OR e.kind = ?5) \
              ORDER BY e.started_at DESC, e.id DESC LIMIT ?4",
         )?;
         let rows = st.query_map(
@@ -97,7 +120,8 @@ impl Catalog {
                 f.camera,
                 f.from.map(|t| t.0),
                 f.to.map(|t| t.0),
-                f.limit.map_or(-1, i64::from)
+                f.limit.map_or(-1, i64::from),
+                f.kind.map(EventKind::as_str)
             ],
             |r| {
                 let clips: Option<String> = r.get(9)?;
@@ -110,6 +134,7 @@ impl Catalog {
                 Ok(EventRow {
                     id: r.get(0)?,
                     camera: r.get(1)?,
+                    kind: r.get(10)?,
                     source: r.get(2)?,
                     start: opt_time(r.get(3)?),
                     end: opt_time(r.get(4)?),

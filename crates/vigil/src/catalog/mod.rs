@@ -30,7 +30,10 @@ use rusqlite::Connection;
 use vigil_core::time::Time;
 
 /// Numbered migrations; index + 1 is the schema version each one produces.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_event_kinds.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

@@ -3,6 +3,7 @@
 
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
+use vigil_core::kind::KindSet;
 use vigil_core::settings::{BufferMode, RecordingSettings};
 
 use super::{camera_id, now_micros, Catalog, CatalogError, Result};
@@ -20,6 +21,10 @@ pub struct StoredSettings {
     pub motion_timeout_secs: Option<u32>,
     #[serde(default)]
     pub hybrid_memory_bytes: Option<u64>,
+    #[serde(default)]
+    pub record_on: Option<Vec<String>>,
+    #[serde(default)]
+    pub pulse_secs: Option<u32>,
 }
 
 impl From<&RecordingSettings> for StoredSettings {
@@ -33,6 +38,8 @@ impl From<&RecordingSettings> for StoredSettings {
             keyframe_only: s.keyframe_only,
             motion_timeout_secs: Some(s.motion_timeout_secs),
             hybrid_memory_bytes: Some(s.hybrid_memory_bytes),
+            record_on: Some(s.record_on.names().into_iter().map(str::to_owned).collect()),
+            pulse_secs: Some(s.pulse_secs),
         }
     }
 }
@@ -55,6 +62,12 @@ impl StoredSettings {
             keyframe_only: self.keyframe_only,
             motion_timeout_secs: self.motion_timeout_secs.unwrap_or(base.motion_timeout_secs),
             hybrid_memory_bytes: self.hybrid_memory_bytes.unwrap_or(base.hybrid_memory_bytes),
+            record_on: match &self.record_on {
+                Some(names) => KindSet::parse(names.iter().map(String::as_str))
+                    .map_err(|e| format!("record_on: {e}"))?,
+                None => base.record_on,
+            },
+            pulse_secs: self.pulse_secs.unwrap_or(base.pulse_secs),
         };
         s.validate().map_err(|e| e.to_string())?;
         Ok(s)

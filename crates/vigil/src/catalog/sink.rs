@@ -16,9 +16,9 @@ use crate::notice::{Notice, Subscription};
 /// What the writer remembers of one camera's open events and clips.
 #[derive(Default)]
 struct CameraRows {
-    /// Recorder event number → catalog event id.
-    events: HashMap<u64, i64>,
-    /// Clip path → catalog clip id.
+    /// The camera's events that are on: its event number → catalog event id, oldest first.
+    events: Vec<(u64, i64)>,
+    /// Open clips: path → catalog clip id.
     clips: HashMap<PathBuf, i64>,
 }
 
@@ -96,47 +96,53 @@ fn apply(
         | Notice::WriteFailed { .. }
         | Notice::Stream { .. }
         | Notice::EventClient { .. } => {}
-        Notice::MotionStarted {
-            event,
+        // The recorder's own events (motion on/off as it records) are in the camera's stats;
+        // the rows are the events by kind below.
+        Notice::MotionStarted { .. }
+        | Notice::MotionOverlap { .. }
+        | Notice::MotionEnded { .. } => {}
+        Notice::EventStarted {
+            id: event,
+            kind,
             source,
             at,
             camera_time,
         } => {
-            let id = cat.insert_event(camera, source.as_str(), *at, *camera_time)?;
-            events.insert(*event, id);
-        }
-        Notice::MotionOverlap { event, .. } => {
-            if let Some(id) = events.get(event) {
-                cat.add_overlap(*id)?;
+            let row = cat.insert_event(camera, *kind, source.as_str(), *at, *camera_time)?;
+            for (_, other) in events.iter() {
+                cat.count_overlap(*other)?;
             }
+            for clip in clips.values() {
+                cat.link_event_clip(row, *clip)?;
+            }
+            events.push((*event, row));
         }
-        Notice::MotionEnded {
-            event,
+        Notice::EventEnded {
+            id: event,
             at,
             timed_out,
             camera_time,
             ..
         } => {
-            if let Some(id) = events.get(event) {
-                cat.end_event(*id, *at, *timed_out, *camera_time)?;
-            }
-            // Keep the mapping: an event revived during its post-roll ends again later. Old
-            // events are dropped once the map grows, as they can no longer change.
-            if events.len() > 64 {
-                let newest = *events.keys().max().unwrap_or(event);
-                events.retain(|k, _| k + 16 > newest);
+            if let Some(i) = events.iter().position(|(e, _)| e == event) {
+                let (_, row) = events.remove(i);
+                cat.end_event(row, *at, *timed_out, *camera_time)?;
             }
         }
         Notice::ClipOpened(rec) => {
             let id = cat.insert_clip(&NewClip {
                 camera,
-                event_id: events.get(&rec.event).copied(),
+                // The event that opened it: the oldest one on.
+                event_id: events.first().map(|(_, row)| *row),
                 key: &key_of(root, rec),
                 video_codec: rec.video_codec,
                 width: rec.width,
                 height: rec.height,
                 trigger: rec.trigger,
             })?;
+            for (_, event) in events.iter() {
+                cat.link_event_clip(*event, id)?;
+            }
             clips.insert(rec.path.clone(), id);
         }
         Notice::ClipStarted(rec) => {

@@ -1,6 +1,7 @@
 use super::*;
 use crate::clips::ClipStatus;
 use std::time::Duration;
+use vigil_core::kind::EventKind;
 use vigil_core::settings::{BufferMode, RecordingSettings};
 
 fn cat() -> (tempfile::TempDir, Catalog) {
@@ -130,6 +131,7 @@ fn events_link_their_clips_and_keep_the_latest_end() {
     let e = c
         .insert_event(
             "front",
+            EventKind::Person,
             "onvif",
             Time::from_secs(10),
             Some(Time::from_secs(9)),
@@ -141,14 +143,31 @@ fn events_link_their_clips_and_keep_the_latest_end() {
     let b = c
         .insert_clip(&new_clip("front", "front/2.mp4", Some(e)))
         .unwrap();
+    for clip in [a, b, a] {
+        c.link_event_clip(e, clip).unwrap();
+    }
     c.end_event(e, Time::from_secs(15), false, None).unwrap();
-    c.add_overlap(e).unwrap();
+    c.count_overlap(e).unwrap();
     c.end_event(e, Time::from_secs(30), true, Some(Time::from_secs(29)))
         .unwrap();
     let rows = c.events(&EventFilter::default()).unwrap();
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
+    assert_eq!(r.kind, "person");
     assert_eq!(r.clip_ids, vec![a, b]);
+    assert_eq!(c.clip(a).unwrap().unwrap().kinds.names(), ["person"]);
+    let by_kind = |k| {
+        c.events(&EventFilter {
+            kind: Some(k),
+            ..Default::default()
+        })
+        .unwrap()
+        .len()
+    };
+    assert_eq!(
+        (by_kind(EventKind::Person), by_kind(EventKind::Motion)),
+        (1, 0)
+    );
     assert_eq!(r.end, Some(Time::from_secs(30)));
     assert_eq!(r.camera_start, Some(Time::from_secs(9)));
     assert_eq!(r.camera_end, Some(Time::from_secs(29)));
@@ -177,6 +196,8 @@ fn settings_round_trip_and_override_the_base() {
         pre_buffer_secs: 12,
         buffer_mode: BufferMode::Hybrid,
         keyframe_only: true,
+        record_on: vigil_core::kind::KindSet::parse(["person", "vehicle"]).unwrap(),
+        pulse_secs: 9,
         ..base.clone()
     };
     c.save_settings("front", &s).unwrap();
@@ -187,6 +208,31 @@ fn settings_round_trip_and_override_the_base() {
     };
     c.save_settings("front", &s2).unwrap();
     assert_eq!(c.load_settings("front", &base).unwrap(), Some(s2));
+    // Saved before kinds existed: the base's record_on and pulse_secs.
+    c.conn()
+        .execute(
+            "UPDATE camera_settings SET settings = '{\"enabled\": true, \"pre_buffer_secs\": 3, \
+             \"post_buffer_secs\": 4, \"max_clip_secs\": 300, \"buffer_mode\": \"memory\", \
+             \"keyframe_only\": false}'",
+            [],
+        )
+        .unwrap();
+    let old = c.load_settings("front", &base).unwrap().unwrap();
+    assert_eq!(
+        (old.record_on, old.pulse_secs),
+        (base.record_on, base.pulse_secs)
+    );
+    // An unknown kind stored is refused clearly.
+    c.conn()
+        .execute(
+            "UPDATE camera_settings SET settings = '{\"enabled\": true, \"pre_buffer_secs\": 3, \
+             \"post_buffer_secs\": 4, \"max_clip_secs\": 300, \"buffer_mode\": \"memory\", \
+             \"keyframe_only\": false, \"record_on\": [\"ghost\"]}'",
+            [],
+        )
+        .unwrap();
+    let e = c.load_settings("front", &base).unwrap_err();
+    assert!(e.to_string().contains("record_on"), "{e}");
 }
 
 #[test]

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use vigil_core::kind::EventKind;
 use vigil_core::recorder::MotionSource;
 use vigil_core::settings::RecordingSettings;
 use vigil_core::time::{Clock, SystemClock, Time};
@@ -167,16 +168,19 @@ fn run_script(
             let msg = match step {
                 Step::Start(source) => CameraMsg::MotionStart {
                     source,
+                    kind: EventKind::Motion,
                     until: None,
                     received: std::time::Instant::now(),
                     camera_time: None,
                 },
                 Step::End(source) => CameraMsg::MotionEnd {
                     source,
+                    kind: EventKind::Motion,
                     camera_time: None,
                 },
                 Step::Pulse(source, secs) => CameraMsg::MotionStart {
                     source,
+                    kind: EventKind::Motion,
                     until: Some(clock.monotonic().plus(Duration::from_secs_f64(secs))),
                     received: std::time::Instant::now(),
                     camera_time: None,

@@ -22,6 +22,7 @@ fn clip(id: i64, camera: &str, start_day: i64, bytes: u64) -> ClipRow {
         trigger: "onvif".into(),
         close_reason: None,
         protected: false,
+        kinds: vigil_core::kind::KindSet::EMPTY,
     }
 }
 

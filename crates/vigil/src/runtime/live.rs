@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{info, warn};
 use vigil_core::backoff::Backoff;
+use vigil_core::kind::EventKind;
 use vigil_core::recorder::MotionSource;
 use vigil_core::rng::random_seed;
 use vigil_core::time::Clock;
@@ -325,6 +326,7 @@ pub fn onvif_task(
                 let msg = if on {
                     CameraMsg::MotionStart {
                         source: MotionSource::Onvif,
+                        kind: EventKind::Motion,
                         until: None,
                         received,
                         camera_time: ev.camera_time,
@@ -332,6 +334,7 @@ pub fn onvif_task(
                 } else {
                     CameraMsg::MotionEnd {
                         source: MotionSource::Onvif,
+                        kind: EventKind::Motion,
                         camera_time: ev.camera_time,
                     }
                 };

@@ -159,6 +159,16 @@ async function settings(browser) {
   });
   out.value_after_save = await page.inputValue('#f-pre_buffer_secs');
 
+  // Record on: only people and vehicles.
+  for (const k of ['motion', 'animal', 'face', 'package', 'line_crossing', 'intrusion', 'tamper', 'sound']) {
+    await page.uncheck(`#f-record_on input[value="${k}"]`);
+  }
+  await page.click('form.settings button[type=submit]');
+  out.record_on_saved = await until(page, 'Saved (record_on)', () => {
+    const t = document.querySelector('.form-status')?.textContent || '';
+    return t.startsWith('Saved') && [...document.querySelectorAll('#f-record_on input:checked')].map((b) => b.value);
+  });
+
   // Out of range: the server refuses it (400) and the page shows why, at the field.
   expected.push({ status: 400, url: '/api/motion_recording/config/' });
   await page.fill('#f-pre_buffer_secs', '90');
@@ -204,6 +214,7 @@ async function recordings(browser) {
     id: Number(tr.dataset.id),
     camera: tr.querySelector('[data-label="Camera"]').textContent,
     preroll: tr.querySelector('.preroll').textContent,
+    kinds: [...tr.querySelectorAll('.kind')].map((k) => k.textContent),
   })));
   out.rows = rows;
   const front = rows.find((r) => r.camera === 'front');
@@ -244,6 +255,16 @@ async function recordings(browser) {
   }, out.after_left);
   out.timeline_order = [earlier, later];
   await shot(page, 'timeline', false);
+
+  // The kind filter: no clip saw a person; both saw motion.
+  await page.selectOption('#filter-kind', 'person');
+  await until(page, 'no person clips', () => document.querySelectorAll('tr[data-id]').length === 0
+    && document.querySelectorAll('.tl-clip').length === 0);
+  out.hash_kind = await page.evaluate(() => location.hash);
+  await page.selectOption('#filter-kind', 'motion');
+  await until(page, 'two motion clips', () => document.querySelectorAll('tr[data-id]').length === 2);
+  await page.selectOption('#filter-kind', '');
+  await until(page, 'two clips, no kind filter', () => document.querySelectorAll('tr[data-id]').length === 2);
 
   // Filters: by camera, by day (today has both; yesterday none).
   await page.selectOption('#filter-camera', 'front');

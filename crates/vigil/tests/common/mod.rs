@@ -13,6 +13,7 @@ use vigil::ingest::file::LoopingFile;
 use vigil::ingest::SourceEvent;
 use vigil::notice::Notice;
 use vigil_core::fmp4::Mp4File;
+use vigil_core::kind::EventKind;
 use vigil_core::packet::Packet;
 use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
@@ -237,19 +238,21 @@ impl SimCamera {
     }
 
     pub fn motion_start(&mut self, source: MotionSource) {
-        self.pipeline.motion_start(source, None, self.clocks());
+        self.pipeline
+            .motion_start(source, EventKind::Motion, None, self.clocks());
         self.collect();
     }
 
     pub fn motion_end(&mut self, source: MotionSource) {
-        self.pipeline.motion_end(source, self.clocks());
+        self.pipeline
+            .motion_end(source, EventKind::Motion, self.clocks());
         self.collect();
     }
 
     pub fn pulse(&mut self, source: MotionSource, secs: f64) {
         let until = self.mono().plus(Duration::from_secs_f64(secs));
         self.pipeline
-            .motion_start(source, Some(until), self.clocks());
+            .motion_start(source, EventKind::Motion, Some(until), self.clocks());
         self.collect();
     }
 

@@ -18,6 +18,7 @@ use vigil::ingest::rtsp::{self, IngestStats, RtspConfig, RunEnd, Timing};
 use vigil::ingest::SourceEvent;
 use vigil::notice::Notice;
 use vigil::runtime::live::IngestRuntime;
+use vigil_core::kind::EventKind;
 use vigil_core::packet::{Packet, StreamParams, TrackKind};
 use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
@@ -366,6 +367,7 @@ impl Camera {
     pub fn motion_start(&self) {
         self.send(CameraMsg::MotionStart {
             source: MotionSource::Api,
+            kind: EventKind::Motion,
             until: None,
             received: Instant::now(),
             camera_time: None,
@@ -375,6 +377,7 @@ impl Camera {
     pub fn motion_end(&self) {
         self.send(CameraMsg::MotionEnd {
             source: MotionSource::Api,
+            kind: EventKind::Motion,
             camera_time: None,
         });
     }

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use vigil_core::kind::{EventKind, KindSet};
 use vigil_core::recorder::MotionSource;
 use vigil_core::settings::{BufferMode, RecordingSettings};
 
@@ -26,6 +27,8 @@ pub struct CameraJson {
     current_clip_id: Option<i64>,
     /// Its live view: viewers now, skips, the stream's codecs.
     live: crate::liveview::LiveStats,
+    /// The event kinds on now ("person", ...), docs/events.md.
+    active_kinds: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -76,6 +79,7 @@ pub async fn list(State(app): State<Http>) -> Json<Value> {
                 clips_recorded: s.recorder.clips_recorded,
                 current_clip_id: current_clip_id(&app, c.name()),
                 live: c.live().stats(),
+                active_kinds: s.active_kinds.names(),
             }
         })
         .collect();
@@ -92,6 +96,8 @@ fn config_json(name: &str, s: &RecordingSettings) -> Value {
         "buffer_mode": s.buffer_mode.as_str(),
         "keyframe_only": s.keyframe_only,
         "motion_timeout_secs": s.motion_timeout_secs,
+        "record_on": s.record_on.names(),
+        "pulse_secs": s.pulse_secs,
     })
 }
 
@@ -128,6 +134,20 @@ pub fn apply_update(
             "max_clip_secs" => s.max_clip_secs = want_u32(k, v)?,
             "motion_timeout_secs" => s.motion_timeout_secs = want_u32(k, v)?,
             "keyframe_only" => s.keyframe_only = want_bool(k, v)?,
+            "pulse_secs" => s.pulse_secs = want_u32(k, v)?,
+            "record_on" => {
+                let names = v
+                    .as_array()
+                    .and_then(|a| a.iter().map(Value::as_str).collect::<Option<Vec<_>>>())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "record_on: must be a list of event kinds, e.g. [\"person\", \"vehicle\"] (kinds: {})",
+                            EventKind::names()
+                        ))
+                    })?;
+                s.record_on = KindSet::parse(names)
+                    .map_err(|e| ApiError::bad_request(format!("record_on: {e}")))?;
+            }
             "buffer_mode" => {
                 let m = v.as_str().ok_or_else(|| {
                     ApiError::bad_request("buffer_mode: must be \"memory\", \"disk\" or \"hybrid\"")
@@ -242,8 +262,9 @@ pub async fn buffer_pool(State(app): State<Http>) -> Json<Value> {
     }))
 }
 
-/// `POST /api/cameras/{camera}/motion` with `{"action": "start"|"stop"|"pulse", "duration_ms": N}`.
-/// A pulse lasts `duration_ms` (default 5000); a start with `duration_ms` ends by itself then.
+/// `POST /api/cameras/{camera}/motion` with `{"action": "start"|"stop"|"pulse", "duration_ms": N,
+/// "kind": K}`. A pulse lasts `duration_ms` (default 5000); a start with `duration_ms` ends by
+/// itself then. `kind` (default `motion`) is the event's kind (`person`, `vehicle`, ...).
 pub async fn motion(
     State(app): State<Http>,
     Path(name): Path<String>,
@@ -253,7 +274,7 @@ pub async fn motion(
     let cam = camera(&app, &name)?;
     let map = json_object(&body)?;
     for k in map.keys() {
-        if k != "action" && k != "duration_ms" {
+        if k != "action" && k != "duration_ms" && k != "kind" {
             return Err(ApiError::bad_request(format!("{k}: unknown field")));
         }
     }
@@ -272,22 +293,33 @@ pub async fn motion(
             }
         },
     };
+    let kind = match map.get("kind") {
+        None | Some(Value::Null) => EventKind::Motion,
+        Some(v) => v
+            .as_str()
+            .ok_or_else(|| ApiError::bad_request("kind: must be a string"))?
+            .parse::<EventKind>()
+            .map_err(|e| ApiError::bad_request(format!("kind: {e}")))?,
+    };
     let now = app.clock().monotonic(); // a pulse's end is a deadline
     let msg = match action {
         "start" => CameraMsg::MotionStart {
             source: MotionSource::Api,
+            kind,
             until: duration.map(|d| now.plus(d)),
             received,
             camera_time: None,
         },
         "pulse" => CameraMsg::MotionStart {
             source: MotionSource::Api,
+            kind,
             until: Some(now.plus(duration.unwrap_or(Duration::from_secs(5)))),
             received,
             camera_time: None,
         },
         "stop" => CameraMsg::MotionEnd {
             source: MotionSource::Api,
+            kind,
             camera_time: None,
         },
         other => {

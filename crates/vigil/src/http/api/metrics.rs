@@ -77,6 +77,34 @@ pub fn render(app: &Http) -> String {
     for (n, s) in &statuses {
         o.sample("vigil_camera_stream_up", &cam(n), u8::from(s.stream_up));
     }
+    o.help(
+        "vigil_events_total",
+        "counter",
+        "Events the camera reported since start, per kind (docs/events.md).",
+    );
+    for (n, s) in &statuses {
+        for k in vigil_core::kind::EventKind::ALL {
+            o.sample(
+                "vigil_events_total",
+                &format!("{},kind=\"{k}\"", cam(n)),
+                s.kind_events[k.index()],
+            );
+        }
+    }
+    o.help(
+        "vigil_event_active",
+        "gauge",
+        "1 while an event of the kind is on at the camera.",
+    );
+    for (n, s) in &statuses {
+        for k in vigil_core::kind::EventKind::ALL {
+            o.sample(
+                "vigil_event_active",
+                &format!("{},kind=\"{k}\"", cam(n)),
+                u8::from(s.active_kinds.contains(k)),
+            );
+        }
+    }
     let live: Vec<_> = app
         .cameras()
         .list()

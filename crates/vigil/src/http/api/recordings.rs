@@ -11,6 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use vigil_core::kind::EventKind;
 use vigil_core::time::Time;
 
 use super::range::{self, RangeReply};
@@ -26,6 +27,7 @@ pub struct ListQuery {
     from: Option<String>,
     to: Option<String>,
     limit: Option<String>,
+    kind: Option<String>,
 }
 
 /// RFC 3339 (`2026-11-24T22:58:33Z`, with optional fraction and offset) → time.
@@ -143,6 +145,7 @@ fn clip_json(r: &ClipRow) -> Value {
         "event_id": r.event_id,
         "protected": r.protected,
         "close_reason": r.close_reason,
+        "kinds": r.kinds.names(),
     })
 }
 
@@ -151,6 +154,7 @@ struct Filter {
     from: Option<Time>,
     to: Option<Time>,
     limit: Option<u32>,
+    kind: Option<EventKind>,
 }
 
 fn query_filter(app: &Http, q: ListQuery) -> ApiResult<Filter> {
@@ -165,11 +169,20 @@ fn query_filter(app: &Http, q: ListQuery) -> ApiResult<Filter> {
         .map(|s| parse_time("from", s))
         .transpose()?;
     let to = q.to.as_deref().map(|s| parse_time("to", s)).transpose()?;
+    let kind = q
+        .kind
+        .as_deref()
+        .map(|k| {
+            k.parse::<EventKind>()
+                .map_err(|e| ApiError::bad_request(format!("kind: {e}")))
+        })
+        .transpose()?;
     Ok(Filter {
         camera: q.camera,
         from,
         to,
         limit: parse_limit(q.limit.as_deref())?,
+        kind,
     })
 }
 
@@ -184,6 +197,7 @@ pub async fn list(
         from: f.from,
         to: f.to,
         limit: Some(f.limit.unwrap_or(100)),
+        kind: f.kind,
     })?;
     Ok(Json(
         json!({ "recordings": rows.iter().map(clip_json).collect::<Vec<_>>() }),
@@ -201,6 +215,7 @@ pub async fn events(
         from: f.from,
         to: f.to,
         limit: Some(f.limit.unwrap_or(100)),
+        kind: f.kind,
     })?;
     Ok(Json(json!({ "events": rows })))
 }
