@@ -61,7 +61,8 @@
 //! | any | `Shutdown` | `MotionEventEnded` (if on), `CloseClip{Shutdown}` (if open), `ClearBuffer`, `StateChanged` | IDLE, then every input ignored, packets dropped |
 //! | any | `MotionEnd` of a source that is off, `Flushed` with no flush pending | nothing | same |
 //!
-//! Motion: each [`MotionSource`] is on or off on its own; motion is on while any is. A source
+//! Motion: each ([`MotionSource`], [`crate::kind::EventKind`]) pair is a source, on or off on its
+//! own (the driver hands in only the kinds in `record_on`); motion is on while any is. A source
 //! ends by itself at its pulse end (`MotionStart{until}`) or `motion_timeout` after its latest
 //! start, whichever is first, reported with `at` = that end time. Timers are checked before every
 //! input and again after every input but a packet, so a pulse that has already ended ends in the
