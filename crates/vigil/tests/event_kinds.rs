@@ -237,3 +237,57 @@ fn kinds_are_stored_recorded_per_record_on_and_filtered() {
     );
     run.stop();
 }
+
+/// `record_on` changed while events are on: a kind that stops recording ends its part of the
+/// motion at once (the clip closes after its post-roll while the event goes on); one that starts
+/// recording opens a clip at once.
+#[test]
+fn record_on_changed_live_acts_on_the_events_already_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunProcess::start(&write_run_config(dir.path(), "", ""));
+    let a = run.addr.as_str();
+    wait_buffered(a);
+    let state = || {
+        get(a, "/api/cameras")["cameras"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "back yard")
+            .cloned()
+            .unwrap()
+    };
+    let set = |kinds: Value| {
+        let (st, v) = post(
+            a,
+            &format!("/api/motion_recording/config/{CAM}"),
+            json!({ "record_on": kinds }),
+        );
+        assert_eq!(st, 200, "{v}");
+    };
+
+    motion(a, json!({"action": "start", "kind": "sound"}));
+    poll_until("RECORDING on a sound", Duration::from_secs(10), || {
+        (state()["state"] == "RECORDING").then_some(())
+    });
+    set(json!(["person"]));
+    let clips = complete_clips(a, 1);
+    assert_eq!(clips[0]["kinds"], json!(["sound"]));
+    let cam = state();
+    assert_eq!(cam["active_kinds"], json!(["sound"]), "the event goes on: {cam}");
+    assert_eq!(cam["state"], "BUFFERING", "{cam}");
+
+    set(json!(["sound"]));
+    poll_until("RECORDING again", Duration::from_secs(10), || {
+        (state()["state"] == "RECORDING").then_some(())
+    });
+    motion(a, json!({"action": "stop", "kind": "sound"}));
+    let clips = complete_clips(a, 2);
+    assert_eq!(clips[0]["kinds"], json!(["sound"]));
+    let sound = ended_events(a, "sound", 1);
+    assert_eq!(
+        sound[0]["clip_ids"].as_array().unwrap().len(),
+        2,
+        "one event, two clips: {sound:?}"
+    );
+    run.stop();
+}

@@ -314,16 +314,23 @@ impl CameraPipeline {
             return false;
         }
         let before = self.recorder.stats().clips_recorded;
-        self.run(
-            Input::MotionStart {
-                source,
-                kind,
-                until,
-            },
-            None,
-            now,
-        );
+        self.recorder_start(source, kind, until, now);
         self.recorder.stats().clips_recorded > before
+    }
+
+    fn recorder_start(
+        &mut self,
+        source: MotionSource,
+        kind: EventKind,
+        until: Option<Time>,
+        now: Now,
+    ) {
+        let input = Input::MotionStart {
+            source,
+            kind,
+            until,
+        };
+        self.run(input, None, now);
     }
 
     /// A pulse of `kind`: on for the camera's `pulse_secs` (an event with no "off").
@@ -416,16 +423,7 @@ impl CameraPipeline {
             if was.contains(kind) && !is.contains(kind) {
                 self.run(Input::MotionEnd { source, kind }, None, now);
             } else if !was.contains(kind) && is.contains(kind) {
-                let until = d.until();
-                self.run(
-                    Input::MotionStart {
-                        source,
-                        kind,
-                        until,
-                    },
-                    None,
-                    now,
-                );
+                self.recorder_start(source, kind, d.until(), now);
             }
         }
         Ok(())
