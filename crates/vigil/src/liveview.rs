@@ -30,8 +30,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use vigil_core::fmp4::{codecs, LiveMuxer};
+use vigil_core::fmp4::{codecs, prft, LiveMuxer};
 use vigil_core::packet::{Packet, StreamParams, TrackKind};
+use vigil_core::time::{Clock, Now};
 
 use crate::ingest::SourceEvent;
 
@@ -194,6 +195,16 @@ impl LiveFeed {
 
     /// A new viewer: its stream starts with the init segment and the newest GOP held.
     pub fn subscribe(self: &Arc<Self>) -> Result<LiveStream, LiveError> {
+        self.subscribe_with(None)
+    }
+
+    /// [`LiveFeed::subscribe`]; with `prft`, each fragment is preceded by a `prft` box holding
+    /// the wall-clock time of its packet's camera time, read from this clock (for measuring
+    /// latency end to end: `live.mp4?prft=1`).
+    pub fn subscribe_with(
+        self: &Arc<Self>,
+        prft: Option<Arc<dyn Clock>>,
+    ) -> Result<LiveStream, LiveError> {
         let mut st = lock(&self.state);
         if st.closed {
             return Err(LiveError::Closed);
@@ -227,6 +238,7 @@ impl LiveFeed {
             out: VecDeque::from([init]),
             codecs: codecs(&params),
             audio: params.audio.is_some(),
+            prft,
         })
     }
 
@@ -386,6 +398,8 @@ pub struct LiveStream {
     out: VecDeque<Bytes>,
     codecs: String,
     audio: bool,
+    /// Write a `prft` before each fragment, with this clock's labels.
+    prft: Option<Arc<dyn Clock>>,
 }
 
 impl LiveStream {
@@ -426,6 +440,13 @@ impl LiveStream {
                 continue;
             }
             if let Some((head, data)) = self.muxer.push(&p) {
+                if let (Some(clock), Some((track, decode))) =
+                    (&self.prft, self.muxer.last_fragment())
+                {
+                    let wall = Now::read(&**clock).label(p.time);
+                    let b = prft(track, wall.0, decode);
+                    self.out.push_back(Bytes::copy_from_slice(&b));
+                }
                 self.out.push_back(head);
                 self.out.push_back(data);
             }

@@ -273,7 +273,11 @@ fn record_on_changed_live_acts_on_the_events_already_on() {
     let clips = complete_clips(a, 1);
     assert_eq!(clips[0]["kinds"], json!(["sound"]));
     let cam = state();
-    assert_eq!(cam["active_kinds"], json!(["sound"]), "the event goes on: {cam}");
+    assert_eq!(
+        cam["active_kinds"],
+        json!(["sound"]),
+        "the event goes on: {cam}"
+    );
     assert_eq!(cam["state"], "BUFFERING", "{cam}");
 
     set(json!(["sound"]));

@@ -179,3 +179,109 @@ fn live_ws_needs_the_token_and_is_closed_when_vigil_stops() {
     let st = run.demo.wait_exit(Duration::from_secs(30));
     assert!(st.success(), "vigil run exit: {st}");
 }
+
+/// The boxes of `buf` at one level: (type, body).
+fn boxes(mut buf: &[u8]) -> Vec<([u8; 4], &[u8])> {
+    let mut out = Vec::new();
+    while buf.len() >= 8 {
+        let size = u32::from_be_bytes(buf[0..4].try_into().unwrap()) as usize;
+        assert!(
+            size >= 8 && size <= buf.len(),
+            "a box of {size} bytes in {}",
+            buf.len()
+        );
+        out.push((buf[4..8].try_into().unwrap(), &buf[8..size]));
+        buf = &buf[size..];
+    }
+    assert!(buf.is_empty(), "{} stray bytes", buf.len());
+    out
+}
+
+/// `?prft=1`: a `prft` before every fragment, naming its track and `tfdt`, with a wall-clock
+/// time near now; the stream still decodes. A bad value is refused.
+#[test]
+fn live_ws_prft_times_every_fragment() {
+    let server = RtspServer::start(&[("door", "h264_aac.mp4")]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunProcess::start(&config(dir.path(), &server.url("door"), ""));
+    wait_streaming(&run.addr, None);
+    let (st, _, body) = http(
+        &run.addr,
+        "GET",
+        "/api/cameras/door/live.mp4?prft=yes",
+        &[],
+        b"",
+    );
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
+
+    let mut ws = connect(&run.addr, "?prft=1").expect("opens");
+    hello(&mut ws);
+    let mut mp4 = Vec::new();
+    let mut arrivals = Vec::new(); // (wall µs at arrival, offset in mp4)
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(4) {
+        if let Message::Binary(b) = ws.read().unwrap() {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as i64;
+            arrivals.push((now, mp4.len()));
+            mp4.extend_from_slice(&b);
+        }
+    }
+    ws.close(None).unwrap();
+    while ws.read().is_ok() {}
+
+    let top = boxes(&mp4);
+    let mut offset = 0;
+    let mut prfts = 0;
+    let mut last_video_ntp = 0u64;
+    for (i, (kind, body)) in top.iter().enumerate() {
+        let at = offset;
+        offset += body.len() + 8;
+        if kind != b"moof" {
+            continue;
+        }
+        let (pk, p) = top[i - 1];
+        assert_eq!(&pk, b"prft", "box {i}: a moof without its prft");
+        prfts += 1;
+        let track = u32::from_be_bytes(p[4..8].try_into().unwrap());
+        let ntp = u64::from_be_bytes(p[8..16].try_into().unwrap());
+        let media = u64::from_be_bytes(p[16..24].try_into().unwrap());
+        let traf = boxes(body)
+            .into_iter()
+            .find(|(k, _)| k == b"traf")
+            .unwrap()
+            .1;
+        let inner = boxes(traf);
+        let tfhd = inner.iter().find(|(k, _)| k == b"tfhd").unwrap().1;
+        let tfdt = inner.iter().find(|(k, _)| k == b"tfdt").unwrap().1;
+        assert_eq!(u32::from_be_bytes(tfhd[4..8].try_into().unwrap()), track);
+        assert_eq!(tfdt[0], 1, "tfdt version 1");
+        assert_eq!(u64::from_be_bytes(tfdt[4..12].try_into().unwrap()), media);
+        // The packet's time, as wall clock, a little before its fragment arrived here.
+        let wall_us = ((ntp >> 32) as i64 - 2_208_988_800) * 1_000_000
+            + (((ntp & 0xffff_ffff) * 1_000_000) >> 32) as i64;
+        let arrived = arrivals
+            .iter()
+            .rev()
+            .find(|(_, o)| *o <= at)
+            .map(|(t, _)| *t)
+            .unwrap();
+        let lead = arrived - wall_us;
+        assert!(
+            (-2_000_000..3_000_000).contains(&lead),
+            "prft {wall_us} µs, arrived {arrived} µs"
+        );
+        if track == 1 {
+            assert!(ntp > last_video_ntp, "video times increase");
+            last_video_ntp = ntp;
+        }
+    }
+    assert!(prfts > 100, "{prfts} fragments in 4 s");
+    let file = dir.path().join("prft.mp4");
+    std::fs::write(&file, &mp4).unwrap();
+    let errors = decode_errors(&file);
+    assert!(errors.trim().is_empty(), "decode errors: {errors}");
+    run.stop();
+}

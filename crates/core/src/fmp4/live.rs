@@ -96,6 +96,8 @@ pub struct LiveMuxer {
     /// A cut was asked for: the next video keyframe continues where the stream left off.
     cut: bool,
     fragments: u64,
+    /// The latest fragment's track id and decode time (for its `prft`).
+    last: Option<(u32, u64)>,
 }
 
 impl LiveMuxer {
@@ -118,6 +120,7 @@ impl LiveMuxer {
             sequence: 0,
             cut: false,
             fragments: 0,
+            last: None,
         };
         Ok((m, Bytes::from(init.bytes)))
     }
@@ -164,8 +167,9 @@ impl LiveMuxer {
             size: u32::try_from(p.data.len()).ok()?,
             keyframe: p.keyframe,
         };
+        let track_id = track.id;
         let traf = Traf {
-            id: track.id,
+            id: track_id,
             kind: track.kind,
             decode_time,
             samples: std::slice::from_ref(&entry),
@@ -174,7 +178,13 @@ impl LiveMuxer {
         let mut head = Vec::with_capacity(128);
         put_moof(&mut head, self.sequence, &[traf]).ok()?;
         self.fragments += 1;
+        self.last = Some((track_id, decode_time));
         Some((Bytes::from(head), p.data.clone()))
+    }
+
+    /// The latest fragment [`LiveMuxer::push`] made: its track id and decode time (`tfdt`).
+    pub fn last_fragment(&self) -> Option<(u32, u64)> {
+        self.last
     }
 
     /// Sets the origin at the stream's first keyframe, or after a cut shifts both tracks so
@@ -242,6 +252,27 @@ fn hvc1_codec(c: &[u8]) -> String {
         s.push_str(&format!(".{b:x}"));
     }
     s
+}
+
+/// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
+const NTP_UNIX_OFFSET_SECS: u64 = 2_208_988_800;
+
+/// A Producer Reference Time box (ISO/IEC 14496-12 8.16.5, version 1) for the fragment of
+/// `track_id` that starts at `media_time` (its `tfdt`): `wall_us` (Unix microseconds) is when
+/// that media was produced, as an NTP timestamp. It goes right before the fragment's `moof`;
+/// players skip it, a latency probe reads it (`live.mp4?prft=1`).
+pub fn prft(track_id: u32, wall_us: i64, media_time: u64) -> [u8; 32] {
+    let us = u64::try_from(wall_us).unwrap_or(0);
+    let secs = us / 1_000_000 + NTP_UNIX_OFFSET_SECS;
+    let frac = ((us % 1_000_000) << 32) / 1_000_000;
+    let mut b = [0u8; 32];
+    b[0..4].copy_from_slice(&32u32.to_be_bytes());
+    b[4..8].copy_from_slice(b"prft");
+    b[8] = 1; // version 1 (64-bit media_time), flags 0
+    b[12..16].copy_from_slice(&track_id.to_be_bytes());
+    b[16..24].copy_from_slice(&((secs << 32) | frac).to_be_bytes());
+    b[24..32].copy_from_slice(&media_time.to_be_bytes());
+    b
 }
 
 #[cfg(test)]
@@ -381,6 +412,19 @@ mod tests {
         let (head, _) = m.push(&video(40, false)).unwrap();
         assert_eq!(parse(&head).1, 40 * 90 + 1);
         assert!(m.push(&audio(50)).is_none(), "no audio track");
+    }
+
+    #[test]
+    fn prft_box_bytes() {
+        // 2026-01-01T00:00:00.5Z.
+        let b = prft(1, 1_767_225_600_500_000, 90_000);
+        assert_eq!(&b[0..8], &[0, 0, 0, 32, b'p', b'r', b'f', b't']);
+        assert_eq!(&b[8..12], &[1, 0, 0, 0]);
+        assert_eq!(&b[12..16], &1u32.to_be_bytes());
+        let ntp = u64::from_be_bytes(b[16..24].try_into().unwrap());
+        assert_eq!(ntp >> 32, 1_767_225_600 + 2_208_988_800);
+        assert_eq!(ntp & 0xffff_ffff, 1 << 31, "half a second");
+        assert_eq!(u64::from_be_bytes(b[24..32].try_into().unwrap()), 90_000);
     }
 
     #[test]

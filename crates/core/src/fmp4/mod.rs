@@ -96,7 +96,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use inspect::inspect;
-pub use live::{codecs, LiveMuxer};
+pub use live::{codecs, prft, LiveMuxer};
 pub use reader::{Mp4File, Sample};
 pub use recover::{recover, Recovered};
 pub use writer::{ClipSummary, ClipWriter, SkipReason, WriteOutcome};

@@ -349,14 +349,16 @@ const LIVE_SEND_BUFFER: usize = 128 * 1024;
 pub async fn live(
     State(app): State<Http>,
     Path(name): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     socket: Option<axum::Extension<crate::http::server::ConnSocket>>,
     conn: Option<axum::Extension<crate::http::server::ConnHandle>>,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
     use futures::StreamExt;
     let cam = camera(&app, &name)?;
+    let prft = live_prft(&app, query.as_deref())?;
     live_socket(socket.map(|axum::Extension(s)| s));
-    let stream = subscribe(&cam, &name)?;
+    let stream = subscribe(&cam, &name, prft)?;
     let content_type = format!("video/mp4; codecs=\"{}\"", stream.codecs());
     // Endless: it ends with the camera's stream, or when the server stops.
     let stop = async move {
@@ -387,12 +389,39 @@ pub(super) fn live_socket(socket: Option<crate::http::server::ConnSocket>) {
     }
 }
 
+/// `?prft=1`: each fragment preceded by a `prft` box (the packet's camera time, for measuring
+/// latency), with the runtime's clock; `0` or absent: none. Other query keys (`token`) are not
+/// this function's.
+pub(super) fn live_prft(
+    app: &Http,
+    query: Option<&str>,
+) -> ApiResult<Option<std::sync::Arc<dyn vigil_core::time::Clock>>> {
+    let mut on = false;
+    for pair in query.unwrap_or("").split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k != "prft" {
+            continue;
+        }
+        on = match v {
+            "1" | "true" => true,
+            "0" | "false" => false,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "prft: must be 1 or 0 (got {v:?})"
+                )))
+            }
+        };
+    }
+    Ok(on.then(|| app.rt.clock().clone()))
+}
+
 /// A new viewer of the camera's live feed; 503 while its stream is down.
 pub(super) fn subscribe(
     cam: &crate::runtime::Camera,
     name: &str,
+    prft: Option<std::sync::Arc<dyn vigil_core::time::Clock>>,
 ) -> ApiResult<crate::liveview::LiveStream> {
-    cam.live().subscribe().map_err(|e| match e {
+    cam.live().subscribe_with(prft).map_err(|e| match e {
         crate::liveview::LiveError::Params(_) => ApiError::internal(e),
         _ => ApiError(
             StatusCode::SERVICE_UNAVAILABLE,

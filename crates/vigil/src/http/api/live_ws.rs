@@ -20,7 +20,7 @@ use axum::Extension;
 use futures::StreamExt;
 use serde_json::json;
 
-use super::cameras::{live_socket, subscribe};
+use super::cameras::{live_prft, live_socket, subscribe};
 use super::{camera, ApiResult};
 use crate::http::server::{ConnHandle, ConnHold, ConnSocket};
 use crate::http::Http;
@@ -32,13 +32,15 @@ const MAX_INCOMING: usize = 4096;
 pub async fn live_ws(
     State(app): State<Http>,
     Path(name): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     upgrade: WebSocketUpgrade,
     socket: Option<Extension<ConnSocket>>,
     conn: Option<Extension<ConnHandle>>,
 ) -> ApiResult<Response> {
     let cam = camera(&app, &name)?;
+    let prft = live_prft(&app, query.as_deref())?;
     live_socket(socket.map(|Extension(s)| s));
-    let stream = subscribe(&cam, &name)?;
+    let stream = subscribe(&cam, &name, prft)?;
     let hold = conn.map(|Extension(c)| c.hold());
     Ok(upgrade
         .max_message_size(MAX_INCOMING)
