@@ -127,7 +127,9 @@ def url_of(urls, i):
     return urls[i % len(urls)]
 
 
-def run_vigil(binary, urls, n, window, tmp):
+def start_vigil(binary, urls, n, tmp):
+    """`vigil run` with N cameras (5 s memory pre-buffer), warmed up: every camera streaming and
+    its pre-buffer full. Returns (process, address, log path)."""
     data = os.path.join(tmp, f"vigil-{n}")
     cfg = os.path.join(tmp, f"vigil-{n}.toml")
     with open(cfg, "w") as f:
@@ -151,6 +153,11 @@ def run_vigil(binary, urls, n, window, tmp):
     up = sum(c["state"] == "BUFFERING" for c in api(addr, "GET", "/api/cameras")["cameras"])
     if up < n:
         print(f"    warning: only {up} of {n} vigil cameras are streaming", flush=True)
+    return proc, addr, log
+
+
+def run_vigil(binary, urls, n, window, tmp):
+    proc, addr, log = start_vigil(binary, urls, n, tmp)
     if THREADS:
         print(f"    vigil threads, buffering (% of a core): {by_thread(proc.pid, 10)}", flush=True)
     buffering = measure([proc.pid], window)
@@ -221,6 +228,35 @@ def run_ffmpeg(urls, n, window, tmp):
     return r
 
 
+def start_test_bed(cameras, tmp):
+    """The benchmark's 720p stream served for `cameras` cameras: (servers, urls, holders)."""
+    subprocess.run([os.path.join(ROOT, "testbed/make_media.sh"), "bench", tmp], check=True,
+                   stdout=subprocess.DEVNULL)
+    media = os.path.join(tmp, "bench_h264_720p.mp4")
+    # One test-bed server sets up only a handful of sessions at once (GLib main loop): serve the
+    # cameras from one server per 8 of them.
+    servers = [start_server(media) for _ in range((cameras + 7) // 8)]
+    urls = [u for _, u in servers]
+    # A shared mount's pipeline is built when its first client arrives and torn down when its
+    # last leaves; eight clients arriving at once while it is being built sometimes never get
+    # their session (seen at 64 cameras). One idle client per server, not measured, keeps every
+    # pipeline up for the whole run, as a camera's encoder is.
+    holders = [subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", u,
+                                 "-c", "copy", "-f", "null", "-"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for u in urls]
+    time.sleep(5)
+    return servers, urls, holders
+
+
+def stop_test_bed(servers, holders):
+    for h in holders:
+        h.kill()
+        h.wait()
+    for srv, _ in servers:
+        srv.send_signal(signal.SIGTERM)
+        srv.wait(timeout=10)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cameras", default="1,16,64")
@@ -231,21 +267,7 @@ def main():
     global THREADS
     THREADS = a.threads
     tmp = tempfile.mkdtemp(prefix="vigil-load-")
-    subprocess.run([os.path.join(ROOT, "testbed/make_media.sh"), "bench", tmp], check=True,
-                   stdout=subprocess.DEVNULL)
-    media = os.path.join(tmp, "bench_h264_720p.mp4")
-    # One test-bed server sets up only a handful of sessions at once (GLib main loop): serve the
-    # cameras from one server per 8 of them.
-    servers = [start_server(media) for _ in range((max(int(x) for x in a.cameras.split(",")) + 7) // 8)]
-    urls = [u for _, u in servers]
-    # A shared mount's pipeline is built when its first client arrives and torn down when its
-    # last leaves; eight clients arriving at once while it is being built sometimes never get
-    # their session (seen at 64 cameras). One idle client per server, not measured, keeps every
-    # pipeline up for the whole run, as a camera's encoder is.
-    holders = [subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-rtsp_transport", "tcp", "-i", u,
-                                 "-c", "copy", "-f", "null", "-"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for u in urls]
-    time.sleep(5)
+    servers, urls, holders = start_test_bed(max(int(x) for x in a.cameras.split(",")), tmp)
     print(f"stream: {urls[0]} and {len(urls) - 1} more servers (1280x720 30 fps ~2 Mbit/s H.264), "
           f"window {a.window:.0f} s, {os.cpu_count()} cores\n")
     print(f"{'N':>3} {'recorder':<24} {'CPU %/cam':>10} {'RSS MiB/cam':>12} {'PSS MiB/cam':>12}")
@@ -261,12 +283,7 @@ def main():
                   f"pre-buffer held {pool['used_bytes']/n/2**20:.2f} MiB/cam (pool peak {pool['peak_bytes']/2**20:.1f} MiB); "
                   f"motion -> durable pre-roll p50 {p50:.2f} ms, p99 {p99:.2f} ms over {k} events\n", flush=True)
     finally:
-        for h in holders:
-            h.kill()
-            h.wait()
-        for srv, _ in servers:
-            srv.send_signal(signal.SIGTERM)
-            srv.wait(timeout=10)
+        stop_test_bed(servers, holders)
 
 
 if __name__ == "__main__":
