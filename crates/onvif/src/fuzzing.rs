@@ -7,7 +7,12 @@ use crate::{notification, ops, soap, time, topics, xml};
 /// Feeds `data` to every parser a camera's reply (or a request, for the simulator) can reach.
 pub fn parse_everything(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let _ = notification::parse_notifications(&text);
+    if let Ok(msgs) = notification::parse_notifications(&text) {
+        let k = crate::kinds::KindMatcher::default();
+        for m in &msgs {
+            let _ = crate::kinds::classify(m, &k);
+        }
+    }
     for status in [200, 400, 401, 500] {
         if let Ok(reply) = soap::parse_reply(status, &text) {
             let b = &reply.body;
@@ -24,8 +29,10 @@ pub fn parse_everything(data: &[u8]) {
             }
             if let Ok(p) = ops::parse_pull_messages(b) {
                 let m = topics::MotionMatcher::default();
+                let k = crate::kinds::KindMatcher::default();
                 for msg in &p.messages {
                     let _ = m.classify(msg);
+                    let _ = crate::kinds::classify(msg, &k);
                     let _ = msg.topic.path.to_string();
                 }
             }
@@ -43,6 +50,7 @@ pub fn parse_everything(data: &[u8]) {
     let _ = time::parse_datetime(&text);
     let _ = time::parse_duration(&text);
     let _ = text.parse::<topics::MotionTopic>();
+    let _ = text.parse::<crate::kinds::KindTopic>();
     let _ = Challenge::parse(&text);
     let _ = Credentials::parse(&text);
 }

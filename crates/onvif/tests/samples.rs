@@ -514,3 +514,126 @@ fn vision360_camera_clock_in_2000() {
         Duration::from_secs(329)
     );
 }
+
+/// Every captured message that carries a detection gets its kind; housekeeping none
+/// (docs/onvif.md, "Kinds").
+#[test]
+fn every_sample_message_classifies_to_its_kinds() {
+    use vigil_core::kind::EventKind::{self, *};
+    use vigil_onvif::{
+        classify, KindMatcher,
+        KindState::{self, *},
+    };
+    let m = KindMatcher::default();
+    let got = |name: &str| -> Vec<(String, Vec<(EventKind, KindState)>)> {
+        parse_notifications(&sample(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .iter()
+            .map(|n| (n.topic.text.clone(), classify(n, &m).kinds))
+            .collect()
+    };
+    let cases: &[(&str, &[(EventKind, KindState)])] = &[
+        (
+            "axis-unknown-metadatastream-daynightvision-initialized.xml",
+            &[],
+        ),
+        (
+            "axis-unknown-metadatastream-ioport-any-initialized.xml",
+            &[(Input, Off)],
+        ),
+        (
+            "axis-unknown-metadatastream-motionregiondetector-initialized.xml",
+            &[(Motion, Off)],
+        ),
+        (
+            "axis-unknown-metadatastream-objectanalytics-human-changed.xml",
+            &[(Person, On)],
+        ),
+        (
+            "axis-unknown-metadatastream-pir-changed.xml",
+            &[(Motion, On)],
+        ),
+        (
+            "axis-unknown-metadatastream-storage-alert-initialized.xml",
+            &[],
+        ),
+        (
+            "axis-unknown-metadatastream-vmd4-anyprofile-changed.xml",
+            &[(Motion, On)],
+        ),
+        (
+            "axis-unknown-metadatastream-vmd4-profile1-initialized.xml",
+            &[(Motion, Off)],
+        ),
+        (
+            "dahua-probable-pullmessages-initialized-processorusage.xml",
+            &[(Motion, Off)],
+        ),
+        (
+            "hikvision-anpr-pullmessages-vehicledetector-plate-changed.xml",
+            &[(Vehicle, Pulse)],
+        ),
+        (
+            "hikvision-unknown-pullmessages-initialized-burst.xml",
+            &[(Motion, Off), (Intrusion, Off), (Tamper, Off)],
+        ),
+        (
+            "reolink-bullet-pullmessages-initialized.xml",
+            &[
+                (Motion, Off),
+                (Face, Off),
+                (Person, Off),
+                (Vehicle, Off),
+                (Animal, Off),
+            ],
+        ),
+        (
+            "reolink-doorbellpoe-pullmessages-fragment-header-cellmotion.xml",
+            &[(Motion, Off)],
+        ),
+        (
+            "reolink-doorbellpoe-pullmessages-fragment-vehicle-dogcat.xml",
+            &[(Vehicle, Off), (Animal, Off)],
+        ),
+        (
+            "reolink-unknown-notify-fragment-cellmotion-facedetect-utctime1970.xml",
+            &[(Motion, Off), (Face, Off)],
+        ),
+        (
+            "trendnet-fixed-pullmessages-processorusage-changed.xml",
+            &[],
+        ),
+        (
+            "unknown-oem-nvr-pullmessages-fragment-tnshik-motionalarm-FALSE.xml",
+            &[(Tamper, Off), (Motion, Off)],
+        ),
+    ];
+    for (name, want) in cases {
+        let all = got(name);
+        let mut seen: Vec<(EventKind, KindState)> = Vec::new();
+        for (_, k) in &all {
+            for x in k {
+                if !seen.contains(x) {
+                    seen.push(*x);
+                }
+            }
+        }
+        let mut a = seen.clone();
+        let mut b = want.to_vec();
+        a.sort_by_key(|(k, s)| (*k, format!("{s:?}")));
+        b.sort_by_key(|(k, s)| (*k, format!("{s:?}")));
+        assert_eq!(a, b, "{name}: {all:#?}");
+    }
+    // Every sample holding notifications still parses and classifies without panicking.
+    for e in std::fs::read_dir(dir()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "xml") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            if let Ok(ns) = parse_notifications(&text) {
+                for n in &ns {
+                    classify(n, &m);
+                }
+            }
+        }
+    }
+}
