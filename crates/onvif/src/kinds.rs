@@ -487,7 +487,8 @@ mod tests {
 
     #[test]
     fn topics_name_kinds_whatever_the_prefix() {
-        let cases: &[(&str, &[(&str, &str)], EventKind, KindState)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], EventKind, KindState);
+        let cases: &[Case] = &[
             (
                 "tns1:RuleEngine/MyRuleDetector/PeopleDetect",
                 &[("State", "true")],
