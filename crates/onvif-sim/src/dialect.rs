@@ -350,15 +350,25 @@ impl Vendor {
         format!(
             concat!(
                 "<wsnt:NotificationMessage><wsnt:Topic{ta}>{tt}</wsnt:Topic><wsnt:Message>",
-                "<tt:Message UtcTime=\"{utc}\" PropertyOperation=\"{op}\">{src}<tt:Data>{data}</tt:Data></tt:Message>",
+                "<tt:Message UtcTime=\"{utc}\"{op}>{src}<tt:Data>{data}</tt:Data></tt:Message>",
                 "</wsnt:Message></wsnt:NotificationMessage>"
             ),
             ta = topic_attrs,
             tt = escape(&topic_text),
             utc = self.time(m.utc),
-            op = m.operation,
+            // An event (a line crossed) has no PropertyOperation.
+            op = if m.operation.is_empty() {
+                String::new()
+            } else {
+                format!(" PropertyOperation=\"{}\"", m.operation)
+            },
             src = source,
-            data = items(&[(m.item.clone(), m.value.clone())]),
+            data = items(
+                &std::iter::once((m.item.clone(), m.value.clone()))
+                    .filter(|(n, _)| !n.is_empty())
+                    .chain(m.more.iter().cloned())
+                    .collect::<Vec<_>>()
+            ),
         )
     }
 }
@@ -425,6 +435,7 @@ impl TopicSpec {
             source: self.source.clone(),
             item: self.item.clone(),
             value: value.to_string(),
+            more: Vec::new(),
             utc,
         }
     }
@@ -438,5 +449,7 @@ pub struct Message {
     pub source: Vec<(String, String)>,
     pub item: String,
     pub value: String,
+    /// More Data items after `item` (a raw notification's).
+    pub more: Vec<(String, String)>,
     pub utc: Time,
 }

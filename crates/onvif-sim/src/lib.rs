@@ -259,6 +259,44 @@ impl SimCamera {
         self.shared.push_all(&mut st, &[m]);
     }
 
+    /// Queues any notification for every subscription: `topic` (prefixes as the vendor writes
+    /// them; `tns1`, `tnshik`, `tnsaxis` and the other well-known ones resolve), `operation`
+    /// (`Changed`, `Initialized`, `Deleted`, or `""` for an event with none), Source and Data
+    /// items in order. The building block of the vendors' detections in [`dialect`]'s helpers.
+    pub fn notify(
+        &self,
+        topic: &str,
+        operation: &'static str,
+        source: &[(&str, &str)],
+        data: &[(&str, &str)],
+    ) {
+        let mut st = self.shared.lock();
+        let now = self.shared.cam_now(&st);
+        let own = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let m = Message {
+            topic: topic.to_string(),
+            operation,
+            source: own(source),
+            item: String::new(),
+            value: String::new(),
+            more: own(data),
+            utc: now,
+        };
+        self.shared.push_all(&mut st, &[m]);
+    }
+
+    /// A vendor's detection message (see [`Detection`]), `on` or off (a pulse ignores `on`).
+    pub fn detect(&self, d: Detection, on: bool) {
+        let (topic, op, source, data) = d.message(on);
+        let source: Vec<(&str, &str)> = source.iter().map(|(a, b)| (*a, b.as_str())).collect();
+        let data: Vec<(&str, &str)> = data.iter().map(|(a, b)| (*a, b.as_str())).collect();
+        self.notify(topic, op, &source, &data);
+    }
+
     /// Forgets every subscription (pending long polls are cut off), as a reboot does.
     pub fn reboot(&self) {
         self.reboot_for(Duration::ZERO);
@@ -313,5 +351,166 @@ impl SimCamera {
 impl Drop for SimCamera {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Detections as real cameras send them (docs/onvif.md, "Kinds"; the samples in
+/// `crates/onvif/tests/samples`), for [`SimCamera::detect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detection {
+    /// Reolink: `tns1:RuleEngine/MyRuleDetector/PeopleDetect`, Data `State`.
+    ReolinkPerson,
+    /// Reolink: `…/VehicleDetect`.
+    ReolinkVehicle,
+    /// Reolink: `…/DogCatDetect`.
+    ReolinkAnimal,
+    /// Reolink: `…/FaceDetect`.
+    ReolinkFace,
+    /// Reolink: `…/Package`.
+    ReolinkPackage,
+    /// Tapo: `tns1:RuleEngine/TPSmartEventDetector/TPSmartEvent`, Data `IsPeople`.
+    TapoPerson,
+    /// Tapo: the same topic, Data `IsPet`.
+    TapoPet,
+    /// ONVIF: `tns1:RuleEngine/LineDetector/Crossed`, no PropertyOperation, Data `ObjectId`:
+    /// a pulse.
+    LineCrossed,
+    /// Hikvision: `tns1:RuleEngine/tnshik:FieldDetector/ObjectsInside`, Data `IsInside`.
+    HikvisionIntrusion,
+    /// ONVIF: `tns1:RuleEngine/TamperDetector/Tamper`, Data `IsTamper`.
+    Tamper,
+    /// ONVIF: `tns1:AudioAnalytics/Audio/DetectedSound`, Data `IsSoundDetected`.
+    Sound,
+    /// AJAX / generic analytics: `tns1:RuleEngine/ObjectDetection/Object`, Data
+    /// `ClassTypes="Human Vehicle"` and `State` (off: `ClassTypes=""`).
+    HumanAndVehicle,
+    /// Axis Object Analytics: `tnsaxis:CameraApplicationPlatform/ObjectAnalytics/Device1Scenario1`,
+    /// Data `active`, `classTypes="human"`, `objectId`.
+    AxisHuman,
+    /// Housekeeping: `tns1:Monitoring/ProcessorUsage`, Data `Value` (never a kind).
+    ProcessorUsage,
+    /// Housekeeping: `tns1:Device/HardwareFailure/StorageFailure`, Data `Failed`.
+    StorageFailure,
+}
+
+impl Detection {
+    /// (topic, operation, source items, data items).
+    #[allow(clippy::type_complexity)]
+    fn message(
+        self,
+        on: bool,
+    ) -> (
+        &'static str,
+        &'static str,
+        Vec<(&'static str, String)>,
+        Vec<(&'static str, String)>,
+    ) {
+        let b = |v: bool| if v { "true" } else { "false" }.to_string();
+        let src = vec![("Source", "VideoSourceToken".to_string())];
+        match self {
+            Detection::ReolinkPerson => (
+                "tns1:RuleEngine/MyRuleDetector/PeopleDetect",
+                "Changed",
+                src,
+                vec![("State", b(on))],
+            ),
+            Detection::ReolinkVehicle => (
+                "tns1:RuleEngine/MyRuleDetector/VehicleDetect",
+                "Changed",
+                src,
+                vec![("State", b(on))],
+            ),
+            Detection::ReolinkAnimal => (
+                "tns1:RuleEngine/MyRuleDetector/DogCatDetect",
+                "Changed",
+                src,
+                vec![("State", b(on))],
+            ),
+            Detection::ReolinkFace => (
+                "tns1:RuleEngine/MyRuleDetector/FaceDetect",
+                "Changed",
+                src,
+                vec![("State", b(on))],
+            ),
+            Detection::ReolinkPackage => (
+                "tns1:RuleEngine/MyRuleDetector/Package",
+                "Changed",
+                src,
+                vec![("State", b(on))],
+            ),
+            Detection::TapoPerson => (
+                "tns1:RuleEngine/TPSmartEventDetector/TPSmartEvent",
+                "Changed",
+                vec![("VideoSourceConfigurationToken", "vsconf".to_string())],
+                vec![("IsPeople", b(on))],
+            ),
+            Detection::TapoPet => (
+                "tns1:RuleEngine/TPSmartEventDetector/TPSmartEvent",
+                "Changed",
+                vec![("VideoSourceConfigurationToken", "vsconf".to_string())],
+                vec![("IsPet", b(on))],
+            ),
+            Detection::LineCrossed => (
+                "tns1:RuleEngine/LineDetector/Crossed",
+                "",
+                vec![
+                    ("VideoSourceConfigurationToken", "1".to_string()),
+                    ("Rule", "Line1".to_string()),
+                ],
+                vec![("ObjectId", "17".to_string())],
+            ),
+            Detection::HikvisionIntrusion => (
+                "tns1:RuleEngine/tnshik:FieldDetector/ObjectsInside",
+                "Changed",
+                vec![("Rule", "MyFieldDetector1".to_string())],
+                vec![("IsInside", b(on))],
+            ),
+            Detection::Tamper => (
+                "tns1:RuleEngine/TamperDetector/Tamper",
+                "Changed",
+                src,
+                vec![("IsTamper", b(on))],
+            ),
+            Detection::Sound => (
+                "tns1:AudioAnalytics/Audio/DetectedSound",
+                "Changed",
+                src,
+                vec![("IsSoundDetected", b(on))],
+            ),
+            Detection::HumanAndVehicle => (
+                "tns1:RuleEngine/ObjectDetection/Object",
+                "Changed",
+                src,
+                vec![
+                    (
+                        "ClassTypes",
+                        if on { "Human Vehicle" } else { "" }.to_string(),
+                    ),
+                    ("State", b(on)),
+                ],
+            ),
+            Detection::AxisHuman => (
+                "tnsaxis:CameraApplicationPlatform/ObjectAnalytics/Device1Scenario1",
+                "Changed",
+                vec![],
+                vec![
+                    ("active", if on { "1" } else { "0" }.to_string()),
+                    ("classTypes", if on { "human" } else { "" }.to_string()),
+                    ("objectId", "234232".to_string()),
+                ],
+            ),
+            Detection::ProcessorUsage => (
+                "tns1:Monitoring/ProcessorUsage",
+                "Changed",
+                vec![("Token", "Processor_Usage".to_string())],
+                vec![("Value", "75".to_string())],
+            ),
+            Detection::StorageFailure => (
+                "tns1:Device/HardwareFailure/StorageFailure",
+                "Changed",
+                vec![("Token", "SD_1".to_string())],
+                vec![("Failed", b(on))],
+            ),
+        }
     }
 }

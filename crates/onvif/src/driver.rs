@@ -15,11 +15,11 @@ use vigil_core::time::{Clock, Time};
 use crate::error::Error;
 use crate::health::{Health, SubscriptionState};
 use crate::http::HttpClient;
+use crate::kinds::{KindMatcher, KindTopic};
 use crate::ops::{self, Op};
 use crate::pullpoint::{HttpReply, Input, MotionEvent, Now, Output, PullPoint, PullPointConfig};
 use crate::security::UsernameToken;
 use crate::soap::{self, Envelope};
-use crate::topics::{MotionMatcher, MotionTopic};
 
 /// One camera's ONVIF settings. [`CameraConfig::new`] fills in the timing defaults.
 #[derive(Debug, Clone)]
@@ -31,7 +31,8 @@ pub struct CameraConfig {
     pub username: String,
     pub password: String,
     /// Motion topics beyond the default ones (docs/onvif.md, "Topics"), e.g. `tns1:VideoAnalytics/tnshik:MotionAlarm`.
-    pub extra_topics: Vec<MotionTopic>,
+    /// `onvif_topics`: more topics, each with its kind (`KIND=TOPIC`, motion by default).
+    pub extra_topics: Vec<KindTopic>,
     /// Answer a `401 Basic` challenge (off by default: it sends the password in clear).
     pub allow_basic_auth: bool,
     pub subscription_lifetime: Duration,
@@ -63,7 +64,7 @@ impl CameraConfig {
 
     pub fn pullpoint_config(&self, seed: u64) -> PullPointConfig {
         PullPointConfig {
-            matcher: MotionMatcher::new(&self.extra_topics),
+            matcher: KindMatcher::new(&self.extra_topics),
             subscription_lifetime: self.subscription_lifetime,
             pull_timeout: self.pull_timeout,
             min_poll_interval: self.min_poll_interval,
@@ -118,7 +119,7 @@ pub async fn run_events(
                 }));
             }
             Output::Motion(ev) => {
-                tracing::debug!(camera = %cfg.name, on = ev.on, topic = %ev.topic, initialized = ev.initialized, "ONVIF motion");
+                tracing::debug!(camera = %cfg.name, kind = %ev.kind, on = ev.on, pulse = ev.pulse, topic = %ev.topic, initialized = ev.initialized, "ONVIF event");
                 if events.send(ev).await.is_err() && !shutting_down {
                     shutting_down = true;
                     sm.handle_input(Input::Shutdown, now(&*clock));
@@ -197,6 +198,8 @@ pub struct ProbeReport {
     pub initial_topics: Vec<String>,
     /// Those among them that vigil treats as motion.
     pub motion_topics: Vec<String>,
+    /// Those that carry another kind (`person: tns1:RuleEngine/MyRuleDetector/PeopleDetect`).
+    pub kind_topics: Vec<String>,
 }
 
 /// One-shot, sequential calls sharing the learned clock offset and HTTP auth.
@@ -375,11 +378,20 @@ impl Session {
                 Duration::ZERO,
             )
             .await;
-        let matcher = MotionMatcher::new(&self.cfg.extra_topics);
+        let matcher = KindMatcher::new(&self.cfg.extra_topics);
         for m in pulled?.messages {
             let t = m.topic.text.clone();
-            if matcher.classify(&m).is_some() && !report.motion_topics.contains(&t) {
-                report.motion_topics.push(t.clone());
+            for (kind, _) in crate::kinds::classify(&m, &matcher).kinds {
+                if kind == vigil_core::kind::EventKind::Motion {
+                    if !report.motion_topics.contains(&t) {
+                        report.motion_topics.push(t.clone());
+                    }
+                } else {
+                    let line = format!("{kind}: {t}");
+                    if !report.kind_topics.contains(&line) {
+                        report.kind_topics.push(line);
+                    }
+                }
             }
             if !report.initial_topics.contains(&t) {
                 report.initial_topics.push(t);

@@ -33,11 +33,12 @@ use vigil_core::time::Time;
 
 use crate::error::Error;
 use crate::health::{Health, SubscriptionState};
+use crate::kinds::{KindMatcher, KindState};
 use crate::notification::{Item, NotificationMessage, PropertyOperation};
 use crate::ops::{self, Op, SubscriptionReference};
 use crate::security::UsernameToken;
 use crate::soap::{self, Envelope};
-use crate::topics::MotionMatcher;
+use vigil_core::kind::{EventKind, KindSet};
 
 /// Settings of one camera's event client. [`PullPointConfig::new`] gives the defaults.
 #[derive(Debug, Clone)]
@@ -46,7 +47,8 @@ pub struct PullPointConfig {
     pub device_url: String,
     pub username: String,
     pub password: String,
-    pub matcher: MotionMatcher,
+    /// The default motion topics and the configured ones (`onvif_topics`, with their kinds).
+    pub matcher: KindMatcher,
     /// Asked for at creation and on every Renew.
     pub subscription_lifetime: Duration,
     /// PullMessages `Timeout` (the long poll).
@@ -70,7 +72,7 @@ impl PullPointConfig {
             device_url: device_url.to_string(),
             username: username.to_string(),
             password: password.to_string(),
-            matcher: MotionMatcher::default(),
+            matcher: KindMatcher::default(),
             subscription_lifetime: Duration::from_secs(60),
             pull_timeout: Duration::from_secs(10),
             message_limit: 100,
@@ -124,8 +126,13 @@ pub enum Input {
 /// A motion message from the camera.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MotionEvent {
-    /// This message says motion started (`true`) or ended.
+    /// What the camera saw (docs/events.md): plain motion, a person, a line crossed, ...
+    #[serde(serialize_with = "ser_kind")]
+    pub kind: EventKind,
+    /// This message says it started (`true`) or ended.
     pub on: bool,
+    /// An event with no "off" (a line crossed): on for the camera's `pulse_secs`.
+    pub pulse: bool,
     /// The topic as the camera wrote it, e.g. `tns1:RuleEngine/CellMotionDetector/Motion`.
     pub topic: String,
     pub source: Vec<Item>,
@@ -138,9 +145,13 @@ pub struct MotionEvent {
     /// A `PropertyOperation="Initialized"` message: the current state at subscription start
     /// (sync the recorder to it rather than treat it as an edge).
     pub initialized: bool,
-    /// Whether any motion topic/source of this camera is on after this message (several rules
-    /// or topics can report the same motion; this is their OR).
+    /// Whether this kind is on at the camera after this message, from any topic or source
+    /// (several rules or topics can report the same kind; this is their OR).
     pub camera_motion: bool,
+}
+
+fn ser_kind<S: serde::Serializer>(k: &EventKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(k.as_str())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,8 +215,8 @@ pub struct PullPoint {
     clock_offset_us: i64,
     event_xaddr: Option<String>,
     failures: u32,
-    /// Motion state per (topic, source), for `camera_motion`.
-    motion: BTreeMap<String, bool>,
+    /// The kinds on per (topic, source), for `camera_motion`.
+    motion: BTreeMap<String, KindSet>,
     health: Health,
 }
 
@@ -598,27 +609,44 @@ impl PullPoint {
     }
 
     fn motion_message(&mut self, m: &NotificationMessage, now: Now) {
-        let Some(on) = self.cfg.matcher.classify(m) else {
+        let c = crate::kinds::classify(m, &self.cfg.matcher);
+        if c.is_empty() {
             return;
-        };
+        }
         let mut key = m.topic.path.to_string();
         for i in &m.source {
             key.push_str(&format!("|{}={}", i.name, i.value));
         }
-        if m.operation == PropertyOperation::Deleted {
-            self.motion.remove(&key);
-        } else {
-            self.motion.insert(key, on);
+        let mut changes: Vec<(EventKind, KindState)> = Vec::new();
+        let on = self.motion.entry(key.clone()).or_default();
+        if c.clear {
+            changes.extend(on.iter().map(|k| (k, KindState::Off)));
+            *on = KindSet::EMPTY;
         }
-        self.health.motion_events += 1;
-        self.out.push_back(Output::Motion(MotionEvent {
-            on: on && m.operation != PropertyOperation::Deleted,
-            topic: m.topic.text.clone(),
-            source: m.source.clone(),
-            camera_time: m.utc_time,
-            received_at: now.wall,
-            initialized: m.operation == PropertyOperation::Initialized,
-            camera_motion: self.motion.values().any(|v| *v),
-        }));
+        for (kind, state) in c.kinds {
+            match state {
+                KindState::On => on.insert(kind),
+                KindState::Off => on.remove(kind),
+                KindState::Pulse => {}
+            }
+            changes.push((kind, state));
+        }
+        if on.is_empty() {
+            self.motion.remove(&key);
+        }
+        for (kind, state) in changes {
+            self.health.motion_events += 1;
+            self.out.push_back(Output::Motion(MotionEvent {
+                kind,
+                on: state == KindState::On,
+                pulse: state == KindState::Pulse,
+                topic: m.topic.text.clone(),
+                source: m.source.clone(),
+                camera_time: m.utc_time,
+                received_at: now.wall,
+                initialized: m.operation == PropertyOperation::Initialized,
+                camera_motion: self.motion.values().any(|s| s.contains(kind)),
+            }));
+        }
     }
 }

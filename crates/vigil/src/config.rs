@@ -398,7 +398,7 @@ pub struct CameraConfig {
     pub password: Option<String>,
     pub transport: Transport,
     /// Parsed when the file is loaded: an entry that doesn't parse is refused there.
-    pub onvif_topics: Vec<vigil_onvif::MotionTopic>,
+    pub onvif_topics: Vec<vigil_onvif::KindTopic>,
     pub max_age_days: Option<u32>,
     pub settings: RecordingSettings,
 }
@@ -513,8 +513,8 @@ impl Config {
                 .iter()
                 .enumerate()
                 .map(|(k, t)| {
-                    t.parse::<vigil_onvif::MotionTopic>()
-                        .map_err(|e| invalid(format!("{prefix}onvif_topics[{k}]"), e.to_string()))
+                    t.parse::<vigil_onvif::KindTopic>()
+                        .map_err(|e| invalid(format!("{prefix}onvif_topics[{k}]"), e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let settings = c.recording.apply(defaults.clone(), &prefix)?;

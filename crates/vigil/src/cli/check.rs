@@ -48,6 +48,13 @@ async fn check_camera(
                         "{}: ONVIF events ok: motion topics {:?}",
                         cam.name, r.motion_topics
                     ));
+                    if !r.kind_topics.is_empty() {
+                        out(format!(
+                            "{}: ONVIF detections: {}",
+                            cam.name,
+                            r.kind_topics.join("; ")
+                        ));
+                    }
                 } else {
                     ok = false;
                     out(format!(

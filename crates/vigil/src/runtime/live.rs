@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{info, warn};
 use vigil_core::backoff::Backoff;
-use vigil_core::kind::EventKind;
+use vigil_core::kind::KindSet;
 use vigil_core::recorder::MotionSource;
 use vigil_core::rng::random_seed;
 use vigil_core::time::Clock;
@@ -314,28 +314,41 @@ pub fn onvif_task(
         };
         let client = vigil_onvif::run_events(cfg, clock, ev_tx, health_tx, stopped(stop));
         let forward = async move {
-            let mut on = false;
+            // Per kind, whether the camera has it on (any topic or source): only changes go on,
+            // and every pulse.
+            let mut on = KindSet::EMPTY;
             while let Some(ev) = ev_rx.recv().await {
-                if ev.camera_motion == on {
+                let kind = ev.kind;
+                if !ev.pulse && ev.camera_motion == on.contains(kind) {
                     continue;
                 }
-                on = ev.camera_motion;
                 let received = Instant::now();
                 // The recorder judges the event against the media up to its arrival.
                 fresh.fresh().await;
-                let msg = if on {
+                let source = MotionSource::Onvif;
+                let camera_time = ev.camera_time;
+                let msg = if ev.pulse {
+                    CameraMsg::Pulse {
+                        source,
+                        kind,
+                        received,
+                        camera_time,
+                    }
+                } else if ev.camera_motion {
+                    on.insert(kind);
                     CameraMsg::MotionStart {
-                        source: MotionSource::Onvif,
-                        kind: EventKind::Motion,
+                        source,
+                        kind,
                         until: None,
                         received,
-                        camera_time: ev.camera_time,
+                        camera_time,
                     }
                 } else {
+                    on.remove(kind);
                     CameraMsg::MotionEnd {
-                        source: MotionSource::Onvif,
-                        kind: EventKind::Motion,
-                        camera_time: ev.camera_time,
+                        source,
+                        kind,
+                        camera_time,
                     }
                 };
                 if !tx.send(msg) {
