@@ -433,6 +433,14 @@ fn live_view_plays_on_the_dashboard_the_grid_and_the_camera_page() {
     }
     assert_eq!(v["viewers_camera_page"]["door-h264-aac"], 1, "{v}");
     assert_eq!(v["grid_hash"], "#/live?cols=2");
+    assert_eq!(v["person_post"], 202, "{v}");
+    assert!(
+        v["kinds_now"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("person")),
+        "{v}"
+    );
     assert_eq!(v["silent_sound_disabled"]["disabled"], true, "{v}");
     assert_eq!(v["unmuted"], true, "{v}");
     assert_eq!(v["sound_pressed"], "true", "{v}");

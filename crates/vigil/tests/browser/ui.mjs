@@ -435,7 +435,18 @@ async function live(browser) {
     const v = await viewers();
     return h264.every((n) => v[n] === 1) && v;
   });
+  // What a camera sees now shows on its card: a person reported through the API.
+  const post = (path, body) => fetch(`${base}${path}`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  }).then((r) => r.status);
+  out.person_post = await post(`/api/cameras/${h264[0]}/motion`, { action: 'start', kind: 'person' });
+  out.kinds_now = await until(page, 'a person badge on the card', (n) => {
+    const t = [...document.querySelectorAll(`.cam[data-camera="${n}"] .kinds-now .kind`)].map((k) => k.textContent);
+    return t.includes('person') && t;
+  }, h264[0]);
   await shot(page, 'live-dashboard', false);
+  await post(`/api/cameras/${h264[0]}/motion`, { action: 'stop', kind: 'person' });
+  await until(page, 'the person badge gone', (n) => !document.querySelector(`.cam[data-camera="${n}"] .kinds-now .kind-person`), h264[0]);
 
   // The tab hidden: the players stop, the server sees no viewer; shown again: they play again.
   await setHidden(page, true);
