@@ -5,38 +5,17 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::until_async as until;
 use common::*;
 use vigil::catalog::{ClipRow, EventFilter};
-use vigil::config::Config;
 use vigil::runtime::Runtime as App;
-use vigil_core::time::SystemClock;
 use vigil_onvif_sim::{Detection, SimCamera as OnvifCam, SimConfig, Vendor};
 
-async fn start(dir: &std::path::Path, sim: &OnvifCam, extra: &str) -> App {
-    let video = dir.join("cam.mp4");
-    std::fs::write(&video, SAMPLE_H264).unwrap();
-    let cfg = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\n[defaults]\npre_buffer_secs = 1\npost_buffer_secs = 1\npulse_secs = 1\n\
-         [[camera]]\nname = \"cam\"\nurl = \"file:{v}\"\nonvif = \"{o}\"\nusername = \"admin\"\npassword = \"secret\"\n{extra}\n",
-        d = dir.display(),
-        v = video.display(),
-        o = sim.device_url(),
-    );
-    App::start(Config::parse(&cfg).unwrap(), Arc::new(SystemClock)).unwrap()
-}
-
-async fn until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn start(dir: &std::path::Path, sim: &OnvifCam, camera: &str) -> App {
+    let defaults = "pre_buffer_secs = 1\npost_buffer_secs = 1\npulse_secs = 1";
+    onvif_app(dir, &sim.device_url(), "secret", defaults, camera)
 }
 
 fn state(app: &App) -> &'static str {

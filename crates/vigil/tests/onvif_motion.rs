@@ -4,42 +4,21 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::until_async as until;
 use common::*;
 use vigil::catalog::ClipRow;
 use vigil::clips::ClipStatus;
-use vigil::config::Config;
 use vigil::runtime::Runtime as App;
-use vigil_core::time::SystemClock;
 use vigil_onvif_sim::{SimCamera as OnvifCam, SimConfig, Vendor};
 
 const PRE: f64 = 2.0;
 const POST: f64 = 2.0;
 
 async fn start(dir: &std::path::Path, sim: &OnvifCam, password: &str) -> App {
-    let video = dir.join("cam.mp4");
-    std::fs::write(&video, SAMPLE_H264).unwrap();
-    let cfg = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\n[defaults]\npre_buffer_secs = {PRE}\npost_buffer_secs = {POST}\n\
-         [[camera]]\nname = \"cam\"\nurl = \"file:{v}\"\nonvif = \"{o}\"\nusername = \"admin\"\npassword = \"{password}\"\n",
-        d = dir.display(),
-        v = video.display(),
-        o = sim.device_url(),
-    );
-    App::start(Config::parse(&cfg).unwrap(), Arc::new(SystemClock)).unwrap()
-}
-
-async fn until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let defaults = format!("pre_buffer_secs = {PRE}\npost_buffer_secs = {POST}");
+    onvif_app(dir, &sim.device_url(), password, &defaults, "")
 }
 
 fn state(app: &App) -> &'static str {

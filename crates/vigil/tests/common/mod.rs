@@ -543,3 +543,44 @@ pub fn two_file_cameras(dir: &Path) -> vigil::config::Config {
     }
     vigil::config::Config::parse(&cfg).unwrap()
 }
+
+/// A vigil app in this process with one camera `cam`: video from the bundled H.264 sample (a
+/// looping file) and events from the ONVIF device at `device_url` (user `admin`). `defaults` is
+/// appended to `[defaults]`, `camera` to the camera's table.
+pub fn onvif_app(
+    dir: &Path,
+    device_url: &str,
+    password: &str,
+    defaults: &str,
+    camera: &str,
+) -> vigil::runtime::Runtime {
+    let video = dir.join("cam.mp4");
+    std::fs::write(&video, SAMPLE_H264).unwrap();
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\n[defaults]\n{defaults}\n\
+         [[camera]]\nname = \"cam\"\nurl = \"file:{v}\"\nonvif = \"{device_url}\"\nusername = \"admin\"\npassword = \"{password}\"\n{camera}\n",
+        d = dir.display(),
+        v = video.display(),
+    );
+    vigil::runtime::Runtime::start(
+        vigil::config::Config::parse(&cfg).unwrap(),
+        std::sync::Arc::new(vigil_core::time::SystemClock),
+    )
+    .unwrap()
+}
+
+/// Polls `f` every 50 ms (yielding to the runtime) until it gives a value; panics naming `what`
+/// after `limit`.
+pub async fn until_async<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
