@@ -34,16 +34,7 @@ fn events(app: &App) -> Vec<vigil::catalog::EventRow> {
 }
 
 async fn ready(app: &App) {
-    until("an ONVIF subscription", Duration::from_secs(20), || {
-        let h = app.handle().camera("cam").unwrap().onvif_health().unwrap();
-        (h["state"] == "subscribed").then_some(())
-    })
-    .await;
-    until("a full pre-buffer", Duration::from_secs(20), || {
-        let b = app.handle().camera("cam").unwrap().status().buffer;
-        (b.duration_secs >= 1.0).then_some(())
-    })
-    .await;
+    onvif_ready(app, 1.0).await;
 }
 
 /// The newest clip once it is complete and there are `n`.

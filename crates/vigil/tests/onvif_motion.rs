@@ -39,18 +39,9 @@ fn clips(app: &App) -> Vec<ClipRow> {
     v
 }
 
+/// Subscribed, and the pre-buffer holds its window before motion comes.
 async fn subscribed(app: &App) {
-    until("an ONVIF subscription", Duration::from_secs(20), || {
-        let h = app.handle().camera("cam").unwrap().onvif_health().unwrap();
-        (h["state"] == "subscribed").then_some(())
-    })
-    .await;
-    // The pre-buffer holds its window before motion comes.
-    until("a full pre-buffer", Duration::from_secs(20), || {
-        let b = app.handle().camera("cam").unwrap().status().buffer;
-        (b.duration_secs >= PRE).then_some(())
-    })
-    .await;
+    onvif_ready(app, PRE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -584,3 +584,18 @@ pub async fn until_async<T>(what: &str, limit: Duration, mut f: impl FnMut() -> 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Waits until camera `cam` of `app` ([`onvif_app`]) has its ONVIF subscription and a pre-buffer
+/// holding `pre` seconds (so that motion finds its pre-roll).
+pub async fn onvif_ready(app: &vigil::runtime::Runtime, pre: f64) {
+    until_async("an ONVIF subscription", Duration::from_secs(20), || {
+        let h = app.handle().camera("cam").unwrap().onvif_health().unwrap();
+        (h["state"] == "subscribed").then_some(())
+    })
+    .await;
+    until_async("a full pre-buffer", Duration::from_secs(20), || {
+        let b = app.handle().camera("cam").unwrap().status().buffer;
+        (b.duration_secs >= pre).then_some(())
+    })
+    .await;
+}
