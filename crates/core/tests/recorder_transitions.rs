@@ -22,7 +22,7 @@ fn names_are_the_ones_logged() {
     assert_eq!(names, ["IDLE", "BUFFERING", "RECORDING", "FINALIZING"]);
     assert_eq!(Finalizing.as_str(), "FINALIZING");
     let sources: Vec<&str> = MotionSource::ALL.iter().map(|s| s.as_str()).collect();
-    assert_eq!(sources, ["onvif", "api", "demo", "detector"]);
+    assert_eq!(sources, ["onvif", "api", "demo", "detector", "mqtt"]);
     assert_eq!(MotionSource::Detector.to_string(), "detector");
     let opens: Vec<&str> = [
         OpenReason::Motion,

@@ -165,6 +165,11 @@ pub struct ServerConfig {
     /// skips to the next keyframe (`crate::liveview`).
     #[serde(default = "default_live_queue_kib")]
     pub live_queue_kib: u32,
+    /// The address people and Home Assistant reach this server at (`http://nvr.lan:8080`), for
+    /// the links vigil sends out (clip URLs in MQTT and webhooks, the device's page in Home
+    /// Assistant). Default: `http://<listen>`, with the machine's host name for `0.0.0.0`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_max_connections() -> usize {
@@ -219,6 +224,16 @@ impl ServerConfig {
                 ),
             ));
         }
+        if let Some(u) = &self.public_url {
+            let ok = (u.starts_with("http://") || u.starts_with("https://"))
+                && url::Url::parse(u).is_ok_and(|p| p.host().is_some());
+            if !ok {
+                return Err(invalid(
+                    "server.public_url",
+                    format!("must be an http:// or https:// URL with a host (got {u:?})"),
+                ));
+            }
+        }
         for (i, h) in self.hosts.iter().enumerate() {
             let ok = !h.is_empty()
                 && h.len() <= 253
@@ -247,6 +262,7 @@ impl Default for ServerConfig {
             body_timeout_secs: default_body_timeout(),
             idle_timeout_secs: default_idle_timeout(),
             live_queue_kib: default_live_queue_kib(),
+            public_url: None,
         }
     }
 }
@@ -386,6 +402,10 @@ struct RawConfig {
     defaults: RecordingKeys,
     #[serde(default, rename = "camera")]
     cameras: Vec<CameraEntry>,
+    #[serde(default)]
+    mqtt: Option<crate::integrations::MqttConfig>,
+    #[serde(default, rename = "webhook")]
+    webhooks: Vec<crate::integrations::WebhookConfig>,
 }
 
 /// One camera, with its settings resolved against `[defaults]`.
@@ -411,9 +431,27 @@ pub struct Config {
     pub clips_root: PathBuf,
     pub pool_limit: u64,
     pub cameras: Vec<CameraConfig>,
+    /// `[mqtt]`: MQTT and Home Assistant (docs/integrations.md).
+    pub mqtt: Option<crate::integrations::MqttConfig>,
+    /// `[[webhook]]`s (docs/integrations.md).
+    pub webhooks: Vec<crate::integrations::WebhookConfig>,
 }
 
 impl Config {
+    /// The base of the links vigil sends out: `server.public_url`, else `http://<listen>` (the
+    /// machine's host name for an unspecified address), without a trailing `/`.
+    pub fn public_url(&self) -> String {
+        if let Some(u) = &self.server.public_url {
+            return u.trim_end_matches('/').to_owned();
+        }
+        let l = self.server.listen;
+        if l.ip().is_unspecified() {
+            format!("http://{}:{}", crate::util::host_name(), l.port())
+        } else {
+            format!("http://{l}")
+        }
+    }
+
     /// The retention policy of `[storage]` and the cameras' own `max_age_days`.
     pub fn retention_policy(&self) -> crate::retention::Policy {
         let days = |d: u32| std::time::Duration::from_secs(u64::from(d) * 86_400);
@@ -461,6 +499,14 @@ impl Config {
             return Err(invalid("storage.max_age_days", "must be at least 1"));
         }
         raw.server.validate()?;
+        if let Some(m) = &raw.mqtt {
+            m.validate()
+                .map_err(|(k, m)| invalid(format!("mqtt.{k}"), m))?;
+        }
+        for (i, w) in raw.webhooks.iter().enumerate() {
+            w.validate()
+                .map_err(|(k, m)| invalid(format!("webhook[{i}].{k}"), m))?;
+        }
         let mut names = HashSet::new();
         let mut cameras = Vec::with_capacity(raw.cameras.len());
         for (i, c) in raw.cameras.into_iter().enumerate() {
@@ -541,6 +587,8 @@ impl Config {
             clips_root,
             pool_limit: raw.buffer_pool.limit.0,
             cameras,
+            mqtt: raw.mqtt,
+            webhooks: raw.webhooks,
         })
     }
 }

@@ -35,6 +35,7 @@ pub mod clips;
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub mod integrations;
 pub mod liveview;
 pub mod notice;
 pub mod retention;

@@ -42,6 +42,18 @@ pub enum Notice {
     Stopped {
         at: Time,
     },
+    /// The camera was taken out of the set for good (after its `Stopped`), not restarted:
+    /// whatever announced it (Home Assistant's device) goes away.
+    Removed {
+        at: Time,
+    },
+    /// Its recording settings changed (the API, MQTT): whether motion recording is on, and
+    /// which kinds record.
+    Configured {
+        enabled: bool,
+        record_on: vigil_core::kind::KindSet,
+        at: Time,
+    },
     /// The recorder's state changed.
     State {
         from: State,

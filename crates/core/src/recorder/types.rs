@@ -50,14 +50,17 @@ pub enum MotionSource {
     Api,
     Demo,
     Detector,
+    /// A command over MQTT (`<prefix>/<camera>/motion/set`).
+    Mqtt,
 }
 
 impl MotionSource {
-    pub const ALL: [MotionSource; 4] = [
+    pub const ALL: [MotionSource; 5] = [
         MotionSource::Onvif,
         MotionSource::Api,
         MotionSource::Demo,
         MotionSource::Detector,
+        MotionSource::Mqtt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +69,7 @@ impl MotionSource {
             MotionSource::Api => "api",
             MotionSource::Demo => "demo",
             MotionSource::Detector => "detector",
+            MotionSource::Mqtt => "mqtt",
         }
     }
 

@@ -200,6 +200,19 @@ impl Catalog {
         Ok(self.conn().query_row(&sql, [key], row_to_clip).optional()?)
     }
 
+    /// The camera's newest finished clip (Home Assistant's "last clip").
+    pub fn last_clip(&self, camera: &str) -> Result<Option<ClipRow>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM clip JOIN camera ON camera.id = clip.camera_id \
+             WHERE camera.name = ?1 AND clip.status != 'recording' AND clip.end_at IS NOT NULL \
+             ORDER BY clip.end_at DESC, clip.id DESC LIMIT 1"
+        );
+        Ok(self
+            .conn()
+            .query_row(&sql, [camera], row_to_clip)
+            .optional()?)
+    }
+
     /// Clips matching `f`, newest first.
     pub fn clips(&self, f: &ClipFilter) -> Result<Vec<ClipRow>> {
         let sql = format!(

@@ -41,6 +41,17 @@ pub struct EventFilter {
 }
 
 impl Catalog {
+    /// Every kind the camera's events ever had (Home Assistant gets a sensor per kind seen).
+    pub fn kinds_seen(&self, camera: &str) -> Result<vigil_core::kind::KindSet> {
+        let conn = self.conn();
+        let mut st = conn.prepare_cached(
+            "SELECT group_concat(DISTINCT e.kind) FROM motion_event e \
+             JOIN camera c ON c.id = e.camera_id WHERE c.name = ?1",
+        )?;
+        let s: Option<String> = st.query_row([camera], |r| r.get(0))?;
+        Ok(super::clips::parse_kinds(s))
+    }
+
     pub fn insert_event(
         &self,
         camera: &str,

@@ -38,25 +38,31 @@ impl CatalogWriter {
         }
     }
 
-    /// Applies one notice of `camera`; errors are logged (module docs).
-    pub fn apply(&mut self, camera: &Arc<str>, notice: &Notice) {
+    /// Applies one notice of `camera`; errors are logged (module docs). Returns the catalog id
+    /// of the clip a clip notice is about.
+    pub fn apply(&mut self, camera: &Arc<str>, notice: &Notice) -> Option<i64> {
         if let Notice::Stopped { .. } = notice {
             // A restarted camera's recorder numbers its events from the start again.
             self.cameras.remove(camera);
-            return;
+            return None;
         }
         let rows = self.cameras.entry(camera.clone()).or_default();
-        if let Err(e) = apply(&self.catalog, &self.clips_root, camera, notice, rows) {
-            error!(camera = %camera, "catalog update failed: {e}");
+        match apply(&self.catalog, &self.clips_root, camera, notice, rows) {
+            Ok(id) => id,
+            Err(e) => {
+                error!(camera = %camera, "catalog update failed: {e}");
+                None
+            }
         }
     }
 
     /// Applies every notice of `sub` until the stream ends (the bus is closed and drained);
-    /// `after` runs after each one. Blocks: run it on a thread of its own.
-    pub fn run(mut self, mut sub: Subscription, mut after: impl FnMut(&Notice)) {
+    /// `after` runs after each one, with the clip's catalog id for a clip notice. Blocks: run
+    /// it on a thread of its own.
+    pub fn run(mut self, mut sub: Subscription, mut after: impl FnMut(&Notice, Option<i64>)) {
         while let Some(n) = sub.blocking_recv() {
-            self.apply(&n.camera, &n.notice);
-            after(&n.notice);
+            let clip = self.apply(&n.camera, &n.notice);
+            after(&n.notice, clip);
         }
     }
 }
@@ -87,11 +93,13 @@ fn apply(
     camera: &str,
     notice: &Notice,
     rows: &mut CameraRows,
-) -> super::Result<()> {
+) -> super::Result<Option<i64>> {
     let CameraRows { events, clips } = rows;
     match notice {
         Notice::Started { .. }
         | Notice::Stopped { .. }
+        | Notice::Removed { .. }
+        | Notice::Configured { .. }
         | Notice::State { .. }
         | Notice::WriteFailed { .. }
         | Notice::Stream { .. }
@@ -144,15 +152,18 @@ fn apply(
                 cat.link_event_clip(*event, id)?;
             }
             clips.insert(rec.path.clone(), id);
+            return Ok(Some(id));
         }
         Notice::ClipStarted(rec) => {
             if let (Some(id), Some(start)) = (clips.get(&rec.path), rec.start) {
                 cat.set_clip_start(*id, start, rec.pre_roll_secs)?;
+                return Ok(Some(*id));
             }
         }
         Notice::ClipClosed(rec) => {
             if let Some(id) = clips.remove(&rec.path) {
                 cat.finish_clip(id, rec.status, &facts(rec))?;
+                return Ok(Some(id));
             }
         }
         Notice::ClipDiscarded(rec) => {
@@ -161,5 +172,5 @@ fn apply(
             }
         }
     }
-    Ok(())
+    Ok(None)
 }

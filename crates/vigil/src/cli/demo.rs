@@ -77,6 +77,8 @@ pub struct DemoOptions {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub exit_after: Option<Duration>,
+    /// `--mqtt URL`: publish to this broker (and Home Assistant discovery), default topics.
+    pub mqtt: Option<String>,
 }
 
 /// The demo's configuration: one `file:` camera per bundled sample.
@@ -110,7 +112,17 @@ pub fn demo_config(opts: &DemoOptions) -> anyhow::Result<Config> {
         clips_root: opts.data_dir.join("clips"),
         pool_limit: DEFAULT_POOL_BYTES,
         cameras,
+        mqtt: opts.mqtt.as_ref().map(|url| demo_mqtt(url)).transpose()?,
+        webhooks: Vec::new(),
     })
+}
+
+/// `[mqtt]` with only `url` set.
+fn demo_mqtt(url: &str) -> anyhow::Result<crate::integrations::MqttConfig> {
+    let m: crate::integrations::MqttConfig = toml::from_str(&format!("url = {url:?}"))?;
+    m.validate()
+        .map_err(|(k, msg)| anyhow::anyhow!("--mqtt: {k}: {msg}"))?;
+    Ok(m)
 }
 
 fn write_if_changed(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -41,6 +41,9 @@ enum Cmd {
         /// Stop on its own after this many seconds, closing clips cleanly.
         #[arg(long, value_name = "SECS")]
         exit_after: Option<f64>,
+        /// Publish to this MQTT broker (`mqtt://host:1883`), with Home Assistant discovery.
+        #[arg(long, value_name = "URL")]
+        mqtt: Option<String>,
     },
     /// Validate a configuration file and probe every camera (RTSP, ONVIF); exit 0 when all work.
     Check {
@@ -97,6 +100,7 @@ fn real_main() -> anyhow::Result<()> {
             data_dir,
             listen,
             exit_after,
+            mqtt,
         } => {
             let exit_after = match exit_after {
                 Some(s) if !(s.is_finite() && s >= 0.0) => {
@@ -109,6 +113,7 @@ fn real_main() -> anyhow::Result<()> {
                 data_dir,
                 listen,
                 exit_after,
+                mqtt,
             }))
         }
         Cmd::Check { config } => {

@@ -326,11 +326,19 @@ impl CameraSet {
         Ok((cam.config.clone(), at))
     }
 
-    /// Stops one camera (module docs); the others keep recording. Blocks up to [`STOP_GRACE`]
-    /// and the time its worker takes to close the clip.
+    /// Stops one camera and takes it out of the set (module docs; [`Notice::Removed`]); the
+    /// others keep recording. Blocks up to [`STOP_GRACE`] and the time its worker takes to
+    /// close the clip.
     pub fn stop(&self, name: &str) -> Result<(), CameraSetError> {
         let _busy = self.claim(name);
-        self.stop_claimed(name).map(|_| ())
+        self.stop_claimed(name)?;
+        self.env.notices.publish(
+            name,
+            Notice::Removed {
+                at: self.env.clock.now(),
+            },
+        );
+        Ok(())
     }
 
     /// Stops and starts one camera with the same configuration (and the settings saved for it).
@@ -356,9 +364,18 @@ impl CameraSet {
             })?;
         cam.live
             .set_keep_gop(settings.buffer_mode != BufferMode::Disk);
+        let (enabled, record_on) = (settings.enabled, settings.record_on);
         if !cam.worker.configure(settings) {
             return Err(CameraSetError::WorkerGone(name.to_owned()));
         }
+        self.env.notices.publish(
+            name,
+            Notice::Configured {
+                enabled,
+                record_on,
+                at: self.env.clock.now(),
+            },
+        );
         Ok(())
     }
 

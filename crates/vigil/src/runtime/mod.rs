@@ -9,12 +9,14 @@
 //!   ([`paced`]; a watched camera gets a thread of its own while watched), and `events`
 //!   ([`live::IngestRuntime`]) runs ONVIF clients and RTSP over UDP;
 //! - the catalog writer thread (a lossless subscriber of the notice stream, [`crate::notice`]);
+//! - MQTT and webhooks ([`crate::integrations`]), a thread of their own when configured;
 //! - the retention thread; helper threads adopted with [`Runtime::adopt_thread`].
 //!
 //! [`Runtime::shutdown`] runs in this order: helpers are told to stop (so the demo's script sends
 //! no more motion); every camera's source and event client are told at once and get 5 s
 //! together (ONVIF clients unsubscribe); every camera's worker closes its open clip; the notice
-//! stream is closed and the catalog writer drains it (every clip's row is final); retention
+//! stream is closed and the catalog writer drains it (every clip's row is final); MQTT and
+//! webhooks announce the last clips and say goodbye (a few seconds at most); retention
 //! stops; the ingest runtimes end. The HTTP server is stopped by its owner *after* this
 //! (docs/data-flow.md).
 
@@ -35,6 +37,7 @@ use vigil_core::time::{Clock, Time};
 use crate::catalog::{Catalog, CatalogWriter, ReconcileReport};
 use crate::clips::ClipStore;
 use crate::config::Config;
+use crate::integrations::{ClipNote, IntegrationStats, Integrations};
 use crate::notice::{Notice, NoticeBus};
 use crate::retention::Retention;
 use cameras::{CameraSet, Env};
@@ -55,6 +58,7 @@ struct Shared {
     started_at: Time,
     cameras: CameraSet,
     notices: NoticeBus,
+    integrations: Arc<IntegrationStats>,
 }
 
 /// The narrow way into a running recorder: queries and commands. Cheap to clone.
@@ -74,6 +78,8 @@ pub struct Runtime {
     helpers: Vec<JoinHandle<()>>,
     paced: Arc<paced::Paced>,
     events_rt: live::IngestRuntime,
+    /// MQTT and webhooks, when configured.
+    integrations: Option<Integrations>,
 }
 
 impl Runtime {
@@ -119,18 +125,38 @@ impl Runtime {
                 .spawn(move || run_retention(&r, &*clock, &kicked, &stop))?
         };
         let notices = NoticeBus::new();
+        // MQTT and webhooks hear of clips from the catalog writer, once each has its row.
+        let (clip_tx, clip_rx) = if Integrations::wanted(&config) {
+            let (tx, rx) = tokio::sync::mpsc::channel(crate::integrations::CLIP_QUEUE);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let catalog_writer = {
             let writer = CatalogWriter::new(catalog.clone(), clips_root.clone());
             let sub = notices.subscribe_lossless("catalog");
             let kick = retention_kick.clone();
+            let cat = catalog.clone();
             std::thread::Builder::new()
                 .name("catalog".into())
                 .spawn(move || {
-                    writer.run(sub, |n| {
+                    writer.run(sub, |n, clip| {
                         // Retention runs after every closed clip, and at once when a write
                         // failed (a full disk is exactly when it must make room).
                         if matches!(n, Notice::ClipClosed(_) | Notice::WriteFailed { .. }) {
                             let _ = kick.send(());
+                        }
+                        let closed = match n {
+                            Notice::ClipOpened(_) => false,
+                            Notice::ClipClosed(_) => true,
+                            _ => return,
+                        };
+                        if let (Some(tx), Some(id)) = (&clip_tx, clip) {
+                            if let Ok(Some(row)) = cat.clip(id) {
+                                if tx.try_send(ClipNote { closed, row }).is_err() {
+                                    warn!("integrations are behind: a clip was not announced");
+                                }
+                            }
                         }
                     })
                 })?
@@ -148,7 +174,13 @@ impl Runtime {
             events_rt: events_rt.handle().clone(),
             live_queue_bytes: config.server.live_queue_kib as usize * 1024,
         };
+        let integration_stats = Arc::new(IntegrationStats::new(&config));
+        // Subscribed before any camera starts, so that it sees them start.
+        let integration_notices = clip_rx
+            .is_some()
+            .then(|| notices.subscribe("integrations", crate::integrations::NOTICE_QUEUE));
         let shared = Shared {
+            integrations: integration_stats.clone(),
             pool: env.pool.clone(),
             cameras: CameraSet::new(env),
             started_at: clock.now(),
@@ -158,10 +190,20 @@ impl Runtime {
             notices,
             config,
         };
+        let handle = RuntimeHandle {
+            shared: Arc::new(shared),
+        };
+        let integrations = match (integration_notices, clip_rx) {
+            (Some(sub), Some(rx)) => Some(Integrations::start(
+                handle.clone(),
+                integration_stats,
+                sub,
+                rx,
+            )?),
+            _ => None,
+        };
         let runtime = Runtime {
-            handle: RuntimeHandle {
-                shared: Arc::new(shared),
-            },
+            handle,
             stop,
             retention_kick,
             retention_thread,
@@ -169,6 +211,7 @@ impl Runtime {
             helpers: Vec::new(),
             paced,
             events_rt,
+            integrations,
         };
         for cam in runtime.handle.config().cameras.clone() {
             if let Err(e) = runtime.handle.cameras().start(cam) {
@@ -210,6 +253,10 @@ impl Runtime {
         shared.cameras.stop_all();
         shared.notices.close();
         let _ = self.catalog_writer.join();
+        // After the catalog writer: the last clips are announced, then MQTT says goodbye.
+        if let Some(i) = self.integrations {
+            i.stop();
+        }
         let _ = self.retention_kick.send(()); // wakes the retention thread to see the stop
         let _ = self.retention_thread.join();
         self.paced.stop();
@@ -246,6 +293,10 @@ impl RuntimeHandle {
     }
     pub fn camera(&self, name: &str) -> Option<Arc<Camera>> {
         self.shared.cameras.get(name)
+    }
+    /// MQTT's and the webhooks' figures (`GET /api/integrations`).
+    pub fn integrations(&self) -> &Arc<IntegrationStats> {
+        &self.shared.integrations
     }
     /// The stream of camera notices, to subscribe to.
     pub fn notices(&self) -> &NoticeBus {
