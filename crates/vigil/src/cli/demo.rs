@@ -134,10 +134,12 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let config = demo_config(&opts)?;
+    let mut config = demo_config(&opts)?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("listening on {}", opts.listen))?;
+    // The port actually bound (`:0` picks one): links sent out point at it.
+    config.server.listen = listener.local_addr()?;
     let mut rt = Runtime::start(config, clock.clone())?;
     let handle = rt.handle();
     let started_at = clock.monotonic(); // the script runs on the monotonic clock

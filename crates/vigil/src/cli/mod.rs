@@ -82,7 +82,7 @@ fn real_main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().cmd {
         Cmd::Run { config } => {
-            let config = crate::config::Config::load(&config)?;
+            let mut config = crate::config::Config::load(&config)?;
             raise_open_files_limit();
             runtime()?.block_on(async {
                 let clock: std::sync::Arc<dyn vigil_core::time::Clock> =
@@ -92,6 +92,8 @@ fn real_main() -> anyhow::Result<()> {
                     .with_context(|| {
                         format!("server.listen: cannot listen on {}", config.server.listen)
                     })?;
+                // The port actually bound (`:0` picks one): links sent out point at it.
+                config.server.listen = listener.local_addr()?;
                 let rt = crate::runtime::Runtime::start(config, clock)?;
                 serve(rt, listener, shutdown_signal(None)).await
             })

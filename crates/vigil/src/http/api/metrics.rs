@@ -331,6 +331,7 @@ pub fn render(app: &Http) -> String {
             o.sample(name, &format!("subscriber=\"{}\"", label(&s.name)), f(s));
         }
     }
+    integrations(&mut o, app);
     o.help("vigil_alerts", "gauge", "Alerts raised (see /api/storage).");
     o.sample("vigil_alerts", "", app.alerts().len());
     let p = app.pool().stats();
@@ -360,6 +361,107 @@ pub fn render(app: &Http) -> String {
         o.sample(name, "", v);
     }
     o.0
+}
+
+/// MQTT's connection and counters, and each webhook's deliveries (when configured).
+fn integrations(o: &mut Out, app: &Http) {
+    let i = app.integrations();
+    if let Some(m) = i.mqtt_stats() {
+        for (name, kind, help, v) in [
+            (
+                "vigil_mqtt_connected",
+                "gauge",
+                "1 while connected to the MQTT broker.",
+                u64::from(m.connected),
+            ),
+            (
+                "vigil_mqtt_connects_total",
+                "counter",
+                "MQTT connections made.",
+                m.connects,
+            ),
+            (
+                "vigil_mqtt_connect_failures_total",
+                "counter",
+                "MQTT connection attempts that failed, and connections that broke.",
+                m.connect_failures,
+            ),
+            (
+                "vigil_mqtt_sent_total",
+                "counter",
+                "MQTT messages the broker acknowledged.",
+                m.sent,
+            ),
+            (
+                "vigil_mqtt_dropped_total",
+                "counter",
+                "MQTT event messages lost to a full backlog.",
+                m.dropped,
+            ),
+            (
+                "vigil_mqtt_queued",
+                "gauge",
+                "MQTT messages waiting (queued and in flight).",
+                m.queued,
+            ),
+            (
+                "vigil_mqtt_commands_total",
+                "counter",
+                "MQTT commands carried out.",
+                m.commands,
+            ),
+            (
+                "vigil_mqtt_commands_rejected_total",
+                "counter",
+                "MQTT commands refused (bad payload, unknown camera).",
+                m.commands_rejected,
+            ),
+        ] {
+            o.help(name, kind, help);
+            o.sample(name, "", v);
+        }
+    }
+    let hooks = i.webhook_stats();
+    if hooks.is_empty() {
+        return;
+    }
+    for (name, kind, help, f) in [
+        (
+            "vigil_webhook_delivered_total",
+            "counter",
+            "Webhook deliveries the receiver took (2xx).",
+            (|s| s.delivered) as fn(&crate::integrations::webhook::WebhookStats) -> u64,
+        ),
+        (
+            "vigil_webhook_failed_total",
+            "counter",
+            "Webhook deliveries given up.",
+            |s| s.failed,
+        ),
+        (
+            "vigil_webhook_retries_total",
+            "counter",
+            "Webhook delivery retries.",
+            |s| s.retries,
+        ),
+        (
+            "vigil_webhook_dropped_total",
+            "counter",
+            "Webhook deliveries lost to a full queue.",
+            |s| s.dropped,
+        ),
+        (
+            "vigil_webhook_queued",
+            "gauge",
+            "Webhook deliveries waiting.",
+            |s| s.queued,
+        ),
+    ] {
+        o.help(name, kind, help);
+        for s in &hooks {
+            o.sample(name, &format!("url=\"{}\"", label(&s.url)), f(s));
+        }
+    }
 }
 
 pub async fn metrics(State(app): State<Http>) -> impl IntoResponse {

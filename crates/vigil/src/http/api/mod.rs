@@ -103,6 +103,10 @@ pub fn router(app: Http) -> Router<Http> {
         .route("/api/recordings/{id}/protect", post(recordings::protect))
         .route("/api/events", get(recordings::events))
         .route("/api/storage", get(storage::storage))
+        .route(
+            "/api/integrations",
+            get(|State(app): State<Http>| async move { Json(app.integrations().json()) }),
+        )
         .route("/api/history", get(crate::http::history::get))
         .route("/metrics", get(metrics::metrics))
         .route(
