@@ -546,3 +546,47 @@ fn live_view_of_eight_cameras_leaves_the_page_its_api_calls() {
     assert_screenshots(&["live-many"]);
     run.stop();
 }
+
+#[test]
+fn integrations_page_shows_a_broker_that_is_away_and_a_failing_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on these ports (they were free a moment ago).
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (mqtt, hook) = (free(), free());
+    let extra = format!(
+        "\n[mqtt]\nurl = \"mqtt://127.0.0.1:{mqtt}\"\n\n[[webhook]]\nurl = \"http://127.0.0.1:{hook}/x\"\n"
+    );
+    let run = RunProcess::start(&write_run_config(dir.path(), &extra, ""));
+    // A stream up is a webhook event: the dead receiver gets something to fail on.
+    let v = scenario(
+        "integrations",
+        &format!("http://{}", run.addr),
+        "",
+        Duration::from_secs(60),
+    );
+    assert_eq!(v["nav_active"], true);
+    assert_eq!(v["mqtt_state"], "Not connected, trying again", "{v}");
+    assert!(
+        v["mqtt_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach the broker"),
+        "{v}"
+    );
+    assert!(
+        v["hook_url"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{hook}")),
+        "{v}"
+    );
+    assert!(!v["hook_error"].as_str().unwrap().is_empty(), "{v}");
+    assert_screenshots(&["integrations"]);
+    run.stop();
+}

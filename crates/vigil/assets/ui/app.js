@@ -6,12 +6,14 @@
 //   #/camera/NAME             one camera: settings form, pre-buffer stats and graphs
 //   #/recordings?camera=&date=  clips: filter, play, download, protect, delete
 //   #/storage                 disk usage, clips per camera, retention, alerts
+//   #/integrations            MQTT (Home Assistant) connection, webhook deliveries
 
 import * as dashboard from './dashboard.js';
 import * as grid from './grid.js';
 import * as camera from './camera.js';
 import * as recordings from './recordings.js';
 import * as storage from './storage.js';
+import * as integrations from './integrations.js';
 import { h } from './dom.js';
 
 const ROUTES = [
@@ -20,6 +22,7 @@ const ROUTES = [
   [/^#\/camera\/([^?]+)$/, camera, 'dashboard'],
   [/^#\/recordings(?:\?(.*))?$/, recordings, 'recordings'],
   [/^#\/storage$/, storage, 'storage'],
+  [/^#\/integrations$/, integrations, 'integrations'],
 ];
 
 let current = null;

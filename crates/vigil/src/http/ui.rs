@@ -51,6 +51,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/ui/storage.js"),
     ),
     (
+        "integrations.js",
+        JS,
+        include_bytes!("../../assets/ui/integrations.js"),
+    ),
+    (
         "favicon.svg",
         SVG,
         include_bytes!("../../assets/ui/favicon.svg"),

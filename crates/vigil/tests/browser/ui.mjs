@@ -569,7 +569,27 @@ async function liveMany(browser) {
   return out;
 }
 
-const SCENARIOS = { dashboard, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
+/** Integrations: an unreachable broker and a dead webhook show as such, with their errors. */
+async function integrations(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  watch(page, 'integrations');
+  await page.goto(`${base}/#/integrations`);
+  out.nav_active = await until(page, 'the nav link active', () =>
+    document.querySelector('[data-nav="integrations"]')?.classList.contains('active'));
+  out.mqtt_state = await until(page, 'MQTT in backoff', () =>
+    document.querySelector('.mqtt[data-state="backoff"] .mqtt-state')?.textContent);
+  out.mqtt_error = await page.textContent('.mqtt-error');
+  out.hook_error = await until(page, 'the webhook failing', () =>
+    document.querySelector('.webhooks .hook-error')?.textContent);
+  out.hook_url = await page.textContent('.webhooks tbody td code');
+  await shot(page, 'integrations');
+  await ctx.close();
+  return out;
+}
+
+const SCENARIOS = { dashboard, integrations, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
 
 async function main() {
   if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`);
