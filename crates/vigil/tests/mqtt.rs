@@ -126,6 +126,8 @@ struct Got {
 struct Watch {
     got: Arc<Mutex<Vec<Got>>>,
     client: Client,
+    /// Its own marker topic, published right after each subscribe.
+    marker: String,
 }
 
 impl Watch {
@@ -138,11 +140,17 @@ impl Watch {
         let (client, mut conn) = Client::new(o, 100);
         let got = Arc::new(Mutex::new(Vec::new()));
         let (g, c) = (got.clone(), client.clone());
+        let marker = format!("test/ready/{n}");
+        let m = marker.clone();
         std::thread::spawn(move || {
             for ev in conn.iter() {
                 match ev {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         let _ = c.try_subscribe("#", QoS::AtLeastOnce);
+                        // The broker sends the retained messages of a subscription before
+                        // anything this client publishes after it: seeing the marker come back
+                        // means every retained message is in.
+                        let _ = c.try_publish(&m, QoS::AtLeastOnce, false, "ready");
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => g.lock().unwrap().push(Got {
                         topic: p.topic.clone(),
@@ -154,7 +162,18 @@ impl Watch {
                 }
             }
         });
-        Watch { got, client }
+        Watch {
+            got,
+            client,
+            marker,
+        }
+    }
+
+    /// Waits until every retained message is in (see the marker above).
+    fn ready(&self) {
+        poll_until("the watcher subscribed", Duration::from_secs(20), || {
+            self.latest(&self.marker).map(|_| ())
+        });
     }
 
     fn all(&self) -> Vec<Got> {
@@ -365,6 +384,7 @@ fn home_assistant_discovers_cameras_commands_work_and_the_will_says_offline() {
         "recording/set OFF survives a restart"
     );
     let w2 = Watch::new(broker.port);
+    w2.ready();
     w2.wait_for(&t("recording"), "OFF");
     w2.wait_for(&t("state"), "IDLE");
     run.stop();
@@ -529,7 +549,7 @@ fn a_refused_login_is_reported_and_retried_slowly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn onvif_motion_is_published_as_motion_state_events_and_a_clip() {
-    use vigil_onvif_sim::{SimCamera as OnvifCam, SimConfig, Vendor};
+    use vigil_onvif_sim::{Detection, SimCamera as OnvifCam, SimConfig, Vendor};
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(dir.path(), None);
     let w = Watch::new(broker.port);
@@ -577,6 +597,41 @@ async fn onvif_motion_is_published_as_motion_state_events_and_a_clip() {
         .as_str()
         .unwrap()
         .ends_with(&format!("/api/recordings/{}/file", row.id)));
+
+    // A person from the camera's analytics: its own sensor, announced when first seen.
+    let person_cfg = "homeassistant/binary_sensor/vigil_cam/person/config";
+    assert!(w.latest(person_cfg).is_none(), "no person seen yet");
+    sim.detect(Detection::ReolinkPerson, true);
+    until_async("person ON", limit, latest(t("person"), "ON")).await;
+    let cfg: Value = serde_json::from_str(&w.latest(person_cfg).unwrap()).unwrap();
+    assert_eq!(cfg["state_topic"], t("person"));
+    assert_eq!(cfg["device_class"], "occupancy");
+    assert_eq!(w.latest(&t("motion")).as_deref(), Some("ON"), "person is in record_on");
+    sim.detect(Detection::ReolinkPerson, false);
+    until_async("person OFF", limit, latest(t("person"), "OFF")).await;
+    until_async("motion OFF after the person", limit, latest(t("motion"), "OFF")).await;
+
+    // The camera taken out of the set: its device goes from Home Assistant (empty retained
+    // configs), so a newcomer sees none of it.
+    let h = app.handle();
+    tokio::task::spawn_blocking(move || h.cameras().stop("cam").unwrap())
+        .await
+        .unwrap();
+    until_async("the person config cleared", limit, || {
+        (w.latest(person_cfg).as_deref() == Some("")).then_some(())
+    })
+    .await;
+    let newcomer = Watch::new(broker.port);
+    let n = &newcomer;
+    until_async("the newcomer subscribed", limit, || n.latest(&n.marker).map(|_| ())).await;
+    assert_eq!(newcomer.latest("site/nvr/available").as_deref(), Some("online"));
+    let left: Vec<String> = newcomer
+        .all()
+        .into_iter()
+        .filter(|g| g.topic.contains("vigil_cam") || g.topic.starts_with("site/nvr/cam/"))
+        .map(|g| g.topic)
+        .collect();
+    assert!(left.is_empty(), "retained left behind: {left:?}");
     app.shutdown().await;
     until_async(
         "offline at shutdown",
