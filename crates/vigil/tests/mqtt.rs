@@ -606,10 +606,19 @@ async fn onvif_motion_is_published_as_motion_state_events_and_a_clip() {
     let cfg: Value = serde_json::from_str(&w.latest(person_cfg).unwrap()).unwrap();
     assert_eq!(cfg["state_topic"], t("person"));
     assert_eq!(cfg["device_class"], "occupancy");
-    assert_eq!(w.latest(&t("motion")).as_deref(), Some("ON"), "person is in record_on");
+    assert_eq!(
+        w.latest(&t("motion")).as_deref(),
+        Some("ON"),
+        "person is in record_on"
+    );
     sim.detect(Detection::ReolinkPerson, false);
     until_async("person OFF", limit, latest(t("person"), "OFF")).await;
-    until_async("motion OFF after the person", limit, latest(t("motion"), "OFF")).await;
+    until_async(
+        "motion OFF after the person",
+        limit,
+        latest(t("motion"), "OFF"),
+    )
+    .await;
 
     // The camera taken out of the set: its device goes from Home Assistant (empty retained
     // configs), so a newcomer sees none of it.
@@ -623,8 +632,14 @@ async fn onvif_motion_is_published_as_motion_state_events_and_a_clip() {
     .await;
     let newcomer = Watch::new(broker.port);
     let n = &newcomer;
-    until_async("the newcomer subscribed", limit, || n.latest(&n.marker).map(|_| ())).await;
-    assert_eq!(newcomer.latest("site/nvr/available").as_deref(), Some("online"));
+    until_async("the newcomer subscribed", limit, || {
+        n.latest(&n.marker).map(|_| ())
+    })
+    .await;
+    assert_eq!(
+        newcomer.latest("site/nvr/available").as_deref(),
+        Some("online")
+    );
     let left: Vec<String> = newcomer
         .all()
         .into_iter()

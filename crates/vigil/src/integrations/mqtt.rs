@@ -17,6 +17,7 @@ use rumqttc::{
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
+use vigil_core::backoff::Backoff;
 
 use super::config::MqttConfig;
 use super::hub::Msg;
@@ -134,17 +135,36 @@ impl Outbox {
     }
 }
 
-/// How long to wait before connection attempt `n + 1` after `n` failures in a row: 0.5 s
-/// doubling to 10 s; a broker that refuses the login waits 10 s doubling to 60 s (the login
-/// will not get better by asking often).
-pub fn backoff(failures: u32, refused: bool) -> Duration {
-    let (first, cap) = if refused {
-        (10_000u64, 60_000u64)
-    } else {
-        (500, 10_000)
-    };
-    let ms = first.saturating_mul(1u64 << failures.saturating_sub(1).min(16));
-    Duration::from_millis(ms.min(cap))
+/// The retry waits (`vigil_core::backoff`, jittered into the upper half): about 1 s doubling to
+/// 10 s while the broker can't be reached; 20 s doubling to 2 min when it refuses the login (the
+/// login will not get better by asking often).
+pub struct Retry {
+    network: Backoff,
+    refused: Backoff,
+}
+
+impl Retry {
+    pub fn new(seed: u64) -> Retry {
+        Retry {
+            network: Backoff::new(Duration::from_secs(1), Duration::from_secs(10), seed),
+            refused: Backoff::new(Duration::from_secs(20), Duration::from_secs(120), seed ^ 1),
+        }
+    }
+
+    /// The wait after a failure (`refused`: the broker refused the login).
+    pub fn after_failure(&mut self, refused: bool) -> Duration {
+        if refused {
+            self.refused.next_delay()
+        } else {
+            self.network.next_delay()
+        }
+    }
+
+    /// A connection was made: the next failure starts over.
+    pub fn connected(&mut self) {
+        self.network.reset();
+        self.refused.reset();
+    }
 }
 
 /// The connection as the API shows it.
@@ -254,12 +274,12 @@ pub fn connect(cfg: &MqttConfig, will_topic: &str) -> anyhow::Result<Connection>
     ev.set_network_options(net);
     let (tx, links) = mpsc::unbounded_channel();
     let url = crate::util::redact_url(&cfg.url);
+    let mut retry = Retry::new(vigil_core::rng::random_seed(&cfg.client_id()));
     let task = tokio::spawn(async move {
-        let mut failures = 0u32;
         loop {
             match ev.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    failures = 0;
+                    retry.connected();
                     info!(broker = %url, "MQTT connected");
                     if tx.send(Link::Connected).is_err() {
                         return;
@@ -278,7 +298,6 @@ pub fn connect(cfg: &MqttConfig, will_topic: &str) -> anyhow::Result<Connection>
                 Ok(_) => {}
                 Err(ConnectionError::RequestsDone) => return,
                 Err(e) => {
-                    failures += 1;
                     let refused = matches!(
                         e,
                         ConnectionError::ConnectionRefused(
@@ -287,7 +306,7 @@ pub fn connect(cfg: &MqttConfig, will_topic: &str) -> anyhow::Result<Connection>
                         )
                     );
                     let error = describe(&e);
-                    let retry_in = backoff(failures, refused);
+                    let retry_in = retry.after_failure(refused);
                     warn!(broker = %url, "MQTT: {error}; trying again in {:.1} s", retry_in.as_secs_f64());
                     if tx.send(Link::Failed { error, retry_in }).is_err() {
                         return;
@@ -424,14 +443,20 @@ mod tests {
     }
 
     #[test]
-    fn backoff_is_capped_and_slower_for_a_refused_login() {
-        let b: Vec<u64> = (1..=8)
-            .map(|n| backoff(n, false).as_millis() as u64)
+    fn retries_are_capped_and_slower_for_a_refused_login() {
+        let mut r = Retry::new(7);
+        let net: Vec<f64> = (0..8)
+            .map(|_| r.after_failure(false).as_secs_f64())
             .collect();
-        assert_eq!(b, [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
-        assert_eq!(backoff(1, true), Duration::from_secs(10));
-        assert_eq!(backoff(3, true), Duration::from_secs(40));
-        assert_eq!(backoff(50, true), Duration::from_secs(60));
-        assert_eq!(backoff(u32::MAX, false), Duration::from_secs(10));
+        for (d, base) in net.iter().zip([1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0]) {
+            assert!(*d >= base / 2.0 && *d <= base, "{net:?}");
+        }
+        let first = r.after_failure(true).as_secs_f64();
+        assert!((10.0..=20.0).contains(&first), "{first}");
+        for _ in 0..10 {
+            assert!(r.after_failure(true) <= Duration::from_secs(120));
+        }
+        r.connected();
+        assert!(r.after_failure(false) <= Duration::from_secs(1));
     }
 }

@@ -22,9 +22,10 @@ pub const QUEUE: usize = 256;
 /// Attempts per delivery (the first and its retries).
 pub const ATTEMPTS: u32 = 6;
 
-/// The wait before retry `n` (1-based): 1 s doubling to 30 s.
-pub fn retry_delay(n: u32) -> Duration {
-    Duration::from_secs((1u64 << n.saturating_sub(1).min(8)).min(30))
+/// The retry waits of one delivery (`vigil_core::backoff`): about 2 s doubling to 1 min,
+/// jittered into the upper half (1–2 s, 2–4 s, ... 16–32 s over [`ATTEMPTS`]).
+pub fn retry_backoff(seed: u64) -> vigil_core::backoff::Backoff {
+    vigil_core::backoff::Backoff::new(Duration::from_secs(2), Duration::from_secs(60), seed)
 }
 
 /// Whether an answer is worth another attempt: server errors, a timeout, "too many requests".
@@ -210,6 +211,7 @@ impl Hook {
     async fn deliver(&self, client: &Client, job: Job, clock: &dyn vigil_core::time::Clock) {
         let n = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let id = format!("{}-{n}", clock.now().to_unix().0);
+        let mut backoff = retry_backoff(vigil_core::rng::random_seed(&id));
         for attempt in 1..=ATTEMPTS {
             let result = self.attempt(client, &job, &id).await;
             let now = clock.now().to_string();
@@ -238,9 +240,9 @@ impl Hook {
                 self.noted(|st| st.failed += 1);
                 return;
             }
-            let wait = retry_delay(attempt);
+            let wait = backoff.next_delay();
             warn!(webhook = %crate::util::redact_url(&self.cfg.url), event = job.event.as_str(),
-                  "webhook delivery failed ({error}); retrying in {} s", wait.as_secs());
+                  "webhook delivery failed ({error}); retrying in {:.1} s", wait.as_secs_f64());
             self.noted(|st| st.retries += 1);
             tokio::time::sleep(wait).await;
         }
@@ -300,8 +302,13 @@ mod tests {
 
     #[test]
     fn retries_back_off_and_only_when_it_can_help() {
-        let d: Vec<u64> = (1..=7).map(|n| retry_delay(n).as_secs()).collect();
-        assert_eq!(d, [1, 2, 4, 8, 16, 30, 30]);
+        let mut b = retry_backoff(3);
+        let waits: Vec<f64> = (1..ATTEMPTS)
+            .map(|_| b.next_delay().as_secs_f64())
+            .collect();
+        for (w, base) in waits.iter().zip([2.0, 4.0, 8.0, 16.0, 32.0]) {
+            assert!(*w >= base / 2.0 && *w <= base, "{waits:?}");
+        }
         assert!(retryable(503) && retryable(429) && retryable(408));
         assert!(!retryable(404) && !retryable(401) && !retryable(400));
     }
