@@ -43,9 +43,14 @@ fn free_port() -> u16 {
 impl Broker {
     /// A broker; with `login`, only that user and password get in.
     fn start(dir: &Path, login: Option<(&str, &str)>) -> Broker {
+        Broker::start_with(dir, login, "")
+    }
+
+    /// [`Broker::start`] with more configuration lines (another listener).
+    fn start_with(dir: &Path, login: Option<(&str, &str)>, extra: &str) -> Broker {
         let port = free_port();
         let mut conf = format!(
-            "listener {port} 127.0.0.1\npersistence false\nlog_type error\nlog_type warning\n"
+            "listener {port} 127.0.0.1\npersistence false\nlog_type error\nlog_type warning\n{extra}\n"
         );
         // Run as root (the tests do in CI), mosquitto would switch to its own user and could
         // not read the password file in our temporary directory.
@@ -654,4 +659,116 @@ async fn onvif_motion_is_published_as_motion_state_events_and_a_clip() {
         latest("site/nvr/available".into(), "offline"),
     )
     .await;
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 it signed (openssl).
+fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=vigil test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+#[test]
+fn mqtts_with_the_brokers_own_authority_and_a_clear_error_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_certs(dir.path());
+    let tls_port = free_port();
+    let broker = Broker::start_with(
+        dir.path(),
+        None,
+        &format!(
+            "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            ca.display(),
+            cert.display(),
+            key.display()
+        ),
+    );
+    let w = Watch::new(broker.port);
+    let url = format!("mqtts://127.0.0.1:{tls_port}");
+
+    // The system's roots don't know this authority: a clear TLS error, retried.
+    let bad = tempfile::tempdir().unwrap();
+    let run = RunProcess::start(&config_with_mqtt(bad.path(), &format!("url = \"{url}\"")));
+    let i = poll_until("a TLS failure", Duration::from_secs(20), || {
+        let i = get(&run.addr, "/api/integrations");
+        (i["mqtt"]["connect_failures"].as_u64() >= Some(1)).then_some(i)
+    });
+    let err = i["mqtt"]["last_error"].as_str().unwrap().to_owned();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    run.stop();
+
+    // With `ca_file`: connected over TLS; the states arrive.
+    let good = tempfile::tempdir().unwrap();
+    let run = RunProcess::start(&config_with_mqtt(
+        good.path(),
+        &format!("url = \"{url}\"\nca_file = \"{}\"", ca.display()),
+    ));
+    w.wait_for("vigil/front/state", "BUFFERING");
+    let i = get(&run.addr, "/api/integrations");
+    assert_eq!(i["mqtt"]["state"], "connected", "{i}");
+    run.stop();
+    w.wait_for("vigil/available", "offline");
 }
