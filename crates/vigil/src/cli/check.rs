@@ -22,6 +22,41 @@ pub async fn check(config: &Config, mut out: impl FnMut(String)) -> bool {
     for cam in &config.cameras {
         all_ok &= check_camera(cam, clock.clone(), &mut out).await;
     }
+    if let Some(m) = &config.mqtt {
+        let url = crate::util::redact_url(&m.url);
+        match crate::integrations::mqtt::probe(m).await {
+            Ok(()) => out(format!(
+                "mqtt ok: {url} accepted the login; topics under {}/, Home Assistant discovery {}",
+                m.topic_prefix,
+                if m.discovery_prefix.is_empty() {
+                    "off".to_owned()
+                } else {
+                    format!("under {}/", m.discovery_prefix)
+                }
+            )),
+            Err(e) => {
+                all_ok = false;
+                out(format!("mqtt FAILED: {url}: {e}"));
+            }
+        }
+    }
+    for (i, w) in config.webhooks.iter().enumerate() {
+        // Not called: a check must not post a fake event to someone's phone.
+        out(format!(
+            "webhook[{i}]: {} gets {} ({}; not called by check)",
+            crate::util::redact_url(&w.url),
+            w.events
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if w.secret.is_some() {
+                "signed"
+            } else {
+                "unsigned"
+            }
+        ));
+    }
     all_ok
 }
 

@@ -251,12 +251,12 @@ pub struct Connection {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Starts the connection task on the current runtime. `will` is `<p>/available`.
-pub fn connect(cfg: &MqttConfig, will_topic: &str) -> anyhow::Result<Connection> {
+/// rumqttc's options for `cfg`.
+fn options(cfg: &MqttConfig, client_id: String, will_topic: &str) -> anyhow::Result<MqttOptions> {
     let b = cfg
         .broker()
         .map_err(|(k, m)| anyhow::anyhow!("mqtt.{k}: {m}"))?;
-    let mut o = MqttOptions::new(cfg.client_id(), b.host.clone(), b.port);
+    let mut o = MqttOptions::new(client_id, b.host.clone(), b.port);
     o.set_keep_alive(Duration::from_secs(u64::from(cfg.keep_alive_secs)));
     o.set_clean_session(true);
     o.set_last_will(LastWill::new(will_topic, "offline", QoS::AtLeastOnce, true));
@@ -268,6 +268,36 @@ pub fn connect(cfg: &MqttConfig, will_topic: &str) -> anyhow::Result<Connection>
     if b.tls {
         o.set_transport(tls(cfg)?);
     }
+    Ok(o)
+}
+
+/// Connects once and disconnects (`vigil check`): `Ok` once the broker accepted the login,
+/// else the error in words.
+pub async fn probe(cfg: &MqttConfig) -> Result<(), String> {
+    // A client id of its own: the probe must not kick a running vigil off the broker.
+    let id = format!("{}-check", cfg.client_id());
+    let o =
+        options(cfg, id, &format!("{}/check", cfg.topic_prefix)).map_err(|e| format!("{e:#}"))?;
+    let (client, mut ev) = AsyncClient::new(o, 4);
+    let r = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match ev.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(describe(&e)),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| Err("the broker did not answer in 15 s".into()));
+    let _ = client.try_disconnect();
+    let _ = tokio::time::timeout(Duration::from_secs(1), ev.poll()).await;
+    r
+}
+
+/// Starts the connection task on the current runtime. `will` is `<p>/available`.
+pub fn connect(cfg: &MqttConfig, will_topic: &str) -> anyhow::Result<Connection> {
+    let o = options(cfg, cfg.client_id(), will_topic)?;
     let (client, mut ev) = AsyncClient::new(o, 64);
     let mut net = ev.network_options();
     net.set_connection_timeout(10);
