@@ -244,6 +244,19 @@ fn fetch_clip(addr: &str, clip: &Value, dir: &Path) -> PathBuf {
     file
 }
 
+/// `vigil check --config FILE`: (exit status 0, what it printed).
+fn vigil_check(config: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 fn config_with_mqtt(dir: &Path, mqtt: &str) -> PathBuf {
     write_run_config(dir, &format!("\n[mqtt]\n{mqtt}\n"), "")
 }
@@ -281,13 +294,8 @@ fn home_assistant_discovers_cameras_commands_work_and_the_will_says_offline() {
     let broker = Broker::start(dir.path(), None);
     let w = Watch::new(broker.port);
     let config = config_with_mqtt(dir.path(), &format!("url = \"{}\"", broker.url()));
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = vigil_check(&config);
+    assert!(ok, "{text}");
     assert!(text.contains("mqtt ok: "), "{text}");
     let run = RunProcess::start(&config);
     let a = run.addr.clone();
@@ -427,14 +435,7 @@ fn a_broker_outage_during_motion_loses_nothing() {
         Duration::from_secs(20),
         || (get(&a, "/api/integrations")["mqtt"]["connected"] == false).then_some(()),
     );
-    let (st, _, _) = http(
-        &a,
-        "POST",
-        "/api/cameras/front/motion",
-        &[],
-        br#"{"action": "start"}"#,
-    );
-    assert_eq!(st, 202);
+    post_motion(&a, "front", r#"{"action": "start"}"#);
     poll_until("RECORDING", Duration::from_secs(10), || {
         let c = get(&a, "/api/cameras");
         let front = c["cameras"]
@@ -474,14 +475,7 @@ fn a_broker_outage_during_motion_loses_nothing() {
     assert_eq!(get(&a, "/api/integrations")["mqtt"]["state"], "connected");
 
     // Recording was not touched: the clip closes whole, with its pre-roll.
-    let (st, _, _) = http(
-        &a,
-        "POST",
-        "/api/cameras/front/motion",
-        &[],
-        br#"{"action": "stop"}"#,
-    );
-    assert_eq!(st, 202);
+    post_motion(&a, "front", r#"{"action": "stop"}"#);
     let clip = poll_until("the clip message", Duration::from_secs(30), || {
         fresh.json(&t("clip")).into_iter().next()
     });
@@ -510,13 +504,8 @@ fn a_refused_login_is_reported_and_retried_slowly() {
         ),
     );
     // `vigil check` says so, and fails.
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(!out.status.success(), "{text}");
+    let (ok, text) = vigil_check(&config);
+    assert!(!ok, "{text}");
     assert!(
         text.contains("mqtt FAILED: ") && text.contains("refused the login"),
         "{text}"
@@ -555,14 +544,7 @@ fn a_refused_login_is_reported_and_retried_slowly() {
         "one attempt, then the backoff"
     );
     // Recording goes on regardless.
-    let (st, _, _) = http(
-        &a,
-        "POST",
-        "/api/cameras/front/motion",
-        &[],
-        br#"{"action": "pulse", "duration_ms": 500}"#,
-    );
-    assert_eq!(st, 202);
+    post_motion(&a, "front", r#"{"action": "pulse", "duration_ms": 500}"#);
     poll_until("a clip", Duration::from_secs(30), || {
         let r = get(&a, "/api/recordings?camera=front");
         r["recordings"]

@@ -152,14 +152,11 @@ fn webhooks_are_signed_retried_and_a_dead_receiver_harms_nothing() {
         let b = get(&a, "/api/motion_recording/buffer_stats/front");
         (b["duration_secs"].as_f64().unwrap_or(0.0) >= 2.0).then_some(())
     });
-    let (st, _, _) = http(
+    post_motion(
         &a,
-        "POST",
-        "/api/cameras/front/motion",
-        &[],
-        br#"{"action": "pulse", "duration_ms": 1000, "kind": "person"}"#,
+        "front",
+        r#"{"action": "pulse", "duration_ms": 1000, "kind": "person"}"#,
     );
-    assert_eq!(st, 202);
 
     let closed = poll_until("clip_closed delivered", Duration::from_secs(40), || {
         good.of_type("clip_closed").into_iter().next()

@@ -599,3 +599,11 @@ pub async fn onvif_ready(app: &vigil::runtime::Runtime, pre: f64) {
     })
     .await;
 }
+
+/// `POST /api/cameras/{camera}/motion` with `body` (`camera` as it goes in the path,
+/// percent-encoded); the answer must be `202`.
+pub fn post_motion(addr: &str, camera: &str, body: &str) {
+    let path = format!("/api/cameras/{camera}/motion");
+    let (st, _, b) = http(addr, "POST", &path, &[], body.as_bytes());
+    assert_eq!(st, 202, "POST {path}: {}", String::from_utf8_lossy(&b));
+}
