@@ -384,8 +384,85 @@ pub struct CameraEntry {
     /// This camera's retention by age (overrides `storage.max_age_days`).
     #[serde(default)]
     pub max_age_days: Option<u32>,
+    /// Motion detection of vigil's own (docs/detection.md).
+    #[serde(default)]
+    pub detect: bool,
+    #[serde(default)]
+    pub detect_url: Option<String>,
+    #[serde(default)]
+    pub detect_threshold: Option<u32>,
+    #[serde(default)]
+    pub detect_min_area: Option<f64>,
+    #[serde(default)]
+    pub detect_min_secs: Option<f64>,
+    #[serde(default)]
+    pub detect_zones: Vec<crate::detect::Polygon>,
+    #[serde(default)]
+    pub detect_masks: Vec<crate::detect::Polygon>,
     #[serde(flatten)]
     pub recording: RecordingKeys,
+}
+
+impl CameraEntry {
+    /// The `detect*` keys, checked; `None` when `detect` is off.
+    fn detect_config(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<crate::detect::DetectConfig>, ConfigError> {
+        let key = |f: &str| format!("{prefix}{f}");
+        let mut params = crate::detect::model::Params::default();
+        if let Some(t) = self.detect_threshold {
+            if !(1..=255).contains(&t) {
+                return Err(invalid(
+                    key("detect_threshold"),
+                    format!("must be between 1 and 255 (got {t})"),
+                ));
+            }
+            params.threshold = t as u8;
+        }
+        if let Some(a) = self.detect_min_area {
+            if !(a.is_finite() && (0.0..=100.0).contains(&a)) {
+                return Err(invalid(
+                    key("detect_min_area"),
+                    format!("must be a percentage between 0 and 100 (got {a})"),
+                ));
+            }
+            params.min_area = a;
+        }
+        if let Some(m) = self.detect_min_secs {
+            if !(m.is_finite() && (0.0..=60.0).contains(&m)) {
+                return Err(invalid(
+                    key("detect_min_secs"),
+                    format!("must be between 0 and 60 seconds (got {m})"),
+                ));
+            }
+            params.min_secs = m;
+        }
+        crate::detect::zones::validate(&key("detect_zones"), &self.detect_zones)
+            .map_err(|m| invalid(key("detect_zones"), m))?;
+        crate::detect::zones::validate(&key("detect_masks"), &self.detect_masks)
+            .map_err(|m| invalid(key("detect_masks"), m))?;
+        if let Some(u) = &self.detect_url {
+            if !["rtsp://", "file:"].iter().any(|p| u.starts_with(p)) {
+                return Err(invalid(
+                    key("detect_url"),
+                    format!(
+                        "must start with rtsp:// or file: (got {:?})",
+                        crate::util::redact_url(u)
+                    ),
+                ));
+            }
+        }
+        if !self.detect {
+            return Ok(None);
+        }
+        Ok(Some(crate::detect::DetectConfig {
+            url: self.detect_url.clone(),
+            params,
+            zones: self.detect_zones.clone(),
+            masks: self.detect_masks.clone(),
+        }))
+    }
 }
 
 /// The file as written.
@@ -421,6 +498,8 @@ pub struct CameraConfig {
     pub onvif_topics: Vec<vigil_onvif::KindTopic>,
     pub max_age_days: Option<u32>,
     pub settings: RecordingSettings,
+    /// `detect = true`: vigil's own motion detection.
+    pub detect: Option<crate::detect::DetectConfig>,
 }
 
 /// The validated configuration.
@@ -564,6 +643,7 @@ impl Config {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let settings = c.recording.apply(defaults.clone(), &prefix)?;
+            let detect = c.detect_config(&prefix)?;
             cameras.push(CameraConfig {
                 name: name.to_owned(),
                 url: c.url,
@@ -574,6 +654,7 @@ impl Config {
                 onvif_topics,
                 max_age_days: c.max_age_days,
                 settings,
+                detect,
             });
         }
         let clips_root = raw

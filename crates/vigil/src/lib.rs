@@ -33,6 +33,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clips;
 pub mod config;
+pub mod detect;
 pub mod http;
 pub mod ingest;
 pub mod integrations;

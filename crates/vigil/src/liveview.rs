@@ -79,7 +79,11 @@ pub struct LiveFeed {
     skips: AtomicU64,
     viewers_total: AtomicU64,
     watch: Option<WatchHook>,
+    /// Sees every source event first (the camera's motion detector on its own stream).
+    tap: std::sync::OnceLock<TapHook>,
 }
+
+type TapHook = Box<dyn Fn(&SourceEvent) + Send + Sync>;
 
 #[derive(Default)]
 struct FeedState {
@@ -106,6 +110,7 @@ impl LiveFeed {
             skips: AtomicU64::new(0),
             viewers_total: AtomicU64::new(0),
             watch,
+            tap: std::sync::OnceLock::new(),
         })
     }
 
@@ -121,8 +126,16 @@ impl LiveFeed {
         }
     }
 
+    /// Hands every source event to `tap` too (set once: the camera's detector).
+    pub fn set_tap(&self, tap: TapHook) {
+        let _ = self.tap.set(tap);
+    }
+
     /// Takes a source event (module docs). Never blocks on a viewer.
     pub fn observe(&self, ev: &SourceEvent) {
+        if let Some(tap) = self.tap.get() {
+            tap(ev);
+        }
         match ev {
             SourceEvent::Packet(p) => self.packet(p),
             SourceEvent::Params(p) => {

@@ -70,6 +70,14 @@ pub enum CameraMsg {
         received: std::time::Instant,
         camera_time: Option<Time>,
     },
+    /// vigil's own motion detection (`crate::detect`): motion on or off, `at` the time of the
+    /// frame that showed it (monotonic, on the same clock as every packet), so a clip's
+    /// pre-roll is counted from the frame, not from when the analysis was done.
+    Detected {
+        on: bool,
+        at: Time,
+        received: std::time::Instant,
+    },
     Configure(RecordingSettings),
     Shutdown,
 }
@@ -299,6 +307,16 @@ fn worker(
                 } => {
                     p.set_camera_time(camera_time);
                     p.motion_end(source, kind, now)
+                }
+                CameraMsg::Detected { on, at, received } => {
+                    if on {
+                        if p.detected_start(at, now) {
+                            p.note_start_latency(received.elapsed());
+                        }
+                    } else {
+                        p.set_camera_time(None);
+                        p.motion_end(MotionSource::Detector, EventKind::Motion, now);
+                    }
                 }
                 CameraMsg::Configure(s) => {
                     if let Err(e) = p.configure(s, now) {

@@ -100,6 +100,9 @@ pub struct CameraPipeline {
     now: Now,
     /// The camera's time for the motion input being handled, if it gave one.
     camera_time: Option<Time>,
+    /// While a detected start is handled: the time of the frame that showed the motion (the
+    /// pre-roll is counted from it).
+    seen_at: Option<Time>,
     /// Every event by kind (recording or not); only `record_on` kinds reach the recorder.
     detections: Detections,
     /// Events started per kind ([`EventKind::index`]), for the metrics.
@@ -164,6 +167,7 @@ impl CameraPipeline {
             last_event_label: None,
             now: Now::default(),
             camera_time: None,
+            seen_at: None,
             detections: Detections::default(),
             kind_events: [0; EventKind::ALL.len()],
             event_labels: Vec::new(),
@@ -441,6 +445,16 @@ impl CameraPipeline {
         self.camera_time = t;
     }
 
+    /// Motion seen by vigil's own detector in the frame of time `at` (crate::detect): a
+    /// `motion` event of source `detector`, its pre-roll counted from that frame.
+    pub fn detected_start(&mut self, at: Time, now: Now) -> bool {
+        self.camera_time = None;
+        self.seen_at = Some(at);
+        let opened = self.motion_start(MotionSource::Detector, EventKind::Motion, None, now);
+        self.seen_at = None;
+        opened
+    }
+
     fn execute(&mut self, actions: Actions, mut packet: Option<Packet>, now: Now) {
         for action in actions {
             match action {
@@ -556,6 +570,9 @@ impl CameraPipeline {
         // The pre-buffer's window is on the packets' timeline, which can be a little off our
         // clock (a session's slew catches up gradually): "now" there is the newest packet seen.
         let at = self.newest_packet.map_or(now.mono, |t| t.min(now.mono));
+        // A detected motion was in an earlier frame than the newest: the pre-roll is counted
+        // from that frame.
+        let at = self.seen_at.map_or(at, |s| s.min(at));
         let packets = match self.buffer.flush(at).and_then(|f| f.into_packets()) {
             Ok(p) => p,
             Err(e) => {

@@ -100,6 +100,7 @@ pub fn demo_config(opts: &DemoOptions) -> anyhow::Result<Config> {
             onvif_topics: Vec::new(),
             max_age_days: None,
             settings: demo_settings(),
+            detect: None,
         });
     }
     Ok(Config {

@@ -134,6 +134,8 @@ pub struct Camera {
     stop_flag: Arc<AtomicBool>,
     /// Taken when the camera stops.
     runners: Mutex<Vec<(&'static str, Runner)>>,
+    /// Its motion detector (`detect = true`).
+    detector: Option<Arc<crate::detect::Detector>>,
 }
 
 impl Camera {
@@ -149,6 +151,10 @@ impl Camera {
     }
     pub fn settings(&self) -> RecordingSettings {
         self.worker.settings()
+    }
+    /// What its motion detector does (`None` without `detect = true`).
+    pub fn detect_stats(&self) -> Option<crate::detect::DetectStats> {
+        self.detector.as_ref().map(|d| d.stats())
     }
     /// Sends `msg` to the worker and wakes it. False when the worker is gone.
     pub fn send(&self, msg: CameraMsg) -> bool {
@@ -194,6 +200,10 @@ impl Camera {
             std::mem::take(&mut *self.runners.lock().unwrap_or_else(PoisonError::into_inner));
         for (what, r) in runners {
             r.finish(deadline, what, self.name());
+        }
+        // The detector ends its motion, if on, before the worker closes the clip.
+        if let Some(d) = &self.detector {
+            d.stop();
         }
         self.worker.shutdown();
     }
@@ -435,6 +445,23 @@ impl CameraSet {
         let mut slot = None;
         let mut fresh = Freshener::default();
         let mut live = LiveFeed::new(keep_gop, env.live_queue_bytes, None);
+        let detector = match &cfg.detect {
+            Some(d) => Some(crate::detect::Detector::spawn(
+                &cfg.name,
+                d.clone(),
+                worker.sender(),
+                env.clock.clone(),
+            )?),
+            None => None,
+        };
+        // The detector on the camera's own stream: it sees what the live feed sees.
+        let tap_main = |live: &LiveFeed| {
+            if let (Some(det), None) = (&detector, cfg.detect.as_ref().and_then(|d| d.url.as_ref()))
+            {
+                let det = det.clone();
+                live.set_tap(Box::new(move |ev| det.offer(ev)));
+            }
+        };
         let started = (|| -> anyhow::Result<Option<Arc<dyn EventSourceHealth>>> {
             match cfg.url.as_deref() {
                 Some(url) if url.starts_with("file:") => {
@@ -444,6 +471,7 @@ impl CameraSet {
                         .with_context(|| format!("opening {}", path.display()))?;
                     let tx = worker.sender();
                     let (clock, stop) = (env.clock.clone(), stop_flag.clone());
+                    tap_main(&live);
                     let feed = live.clone();
                     let send = move |ev| {
                         feed.observe(&ev);
@@ -477,6 +505,7 @@ impl CameraSet {
                             env.events_rt.clone()
                         }
                     };
+                    tap_main(&live);
                     let fut = live::rtsp_task(
                         &cfg,
                         env.clock.clone(),
@@ -487,6 +516,40 @@ impl CameraSet {
                         requests,
                     );
                     runners.push(("the RTSP source", Runner::task(&rt, fut)));
+                }
+            }
+            // A detect stream of its own.
+            if let (Some(det), Some(url)) =
+                (&detector, cfg.detect.as_ref().and_then(|d| d.url.clone()))
+            {
+                if url.starts_with("file:") {
+                    let path =
+                        path_from_url(&url).with_context(|| format!("bad detect_url {url:?}"))?;
+                    let source = LoopingFile::open(&path, env.clock.monotonic())
+                        .with_context(|| format!("opening {}", path.display()))?;
+                    let (clock, stop, det) = (env.clock.clone(), stop_flag.clone(), det.clone());
+                    let t = std::thread::Builder::new()
+                        .name(format!("det-{}", cfg.name))
+                        .spawn(move || {
+                            source.run_paced(
+                                clock,
+                                move |ev| {
+                                    det.offer(&ev);
+                                    true
+                                },
+                                stop,
+                            )
+                        })?;
+                    runners.push(("the detect stream", Runner::Thread(t)));
+                } else {
+                    let fut = live::detect_rtsp_task(
+                        &cfg,
+                        url,
+                        env.clock.clone(),
+                        det.clone(),
+                        stop_rx.clone(),
+                    );
+                    runners.push(("the detect stream", Runner::task(&env.events_rt, fut)));
                 }
             }
             let Some(device) = cfg.onvif.as_deref() else {
@@ -514,6 +577,9 @@ impl CameraSet {
                 for (what, r) in runners {
                     r.finish(deadline, what, &cfg.name);
                 }
+                if let Some(d) = &detector {
+                    d.stop();
+                }
                 if let Some(s) = &slot {
                     env.paced.remove(s);
                 }
@@ -532,6 +598,7 @@ impl CameraSet {
             stop_tx,
             stop_flag,
             runners: Mutex::new(runners),
+            detector,
         })
     }
 }

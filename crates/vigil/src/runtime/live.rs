@@ -256,6 +256,37 @@ pub fn rtsp_task(
     }
 }
 
+/// The detect stream of `cam` when it has one of its own (`detect_url = "rtsp://…"`): a second
+/// RTSP session whose packets go to the detector only.
+pub fn detect_rtsp_task(
+    cam: &CameraConfig,
+    url: String,
+    clock: Arc<dyn Clock>,
+    detector: Arc<crate::detect::Detector>,
+    stop: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let mut cfg = RtspConfig::new(url);
+    cfg.username = cam.username.clone();
+    cfg.password = cam.password.clone();
+    cfg.transport = cam.transport;
+    async move {
+        // Nobody asks a detect stream for fresh reads.
+        let (_ask, fresh) = crate::ingest::rtsp::fresh_channel();
+        rtsp::run(
+            cfg,
+            clock,
+            Arc::new(IngestStats::new()),
+            move |ev| {
+                detector.offer(&ev);
+                true
+            },
+            stopped(stop),
+            fresh,
+        )
+        .await;
+    }
+}
+
 /// The health of a camera's ONVIF client, as the API shows it.
 struct OnvifHealth(watch::Receiver<vigil_onvif::Health>);
 

@@ -29,6 +29,8 @@ pub struct CameraJson {
     live: crate::liveview::LiveStats,
     /// The event kinds on now ("person", ...), docs/events.md.
     active_kinds: Vec<&'static str>,
+    /// vigil's own motion detection, when `detect = true` (docs/detection.md).
+    detect: Option<crate::detect::DetectStats>,
 }
 
 #[derive(Serialize)]
@@ -80,6 +82,7 @@ pub async fn list(State(app): State<Http>) -> Json<Value> {
                 current_clip_id: current_clip_id(&app, c.name()),
                 live: c.live().stats(),
                 active_kinds: s.active_kinds.names(),
+                detect: c.detect_stats(),
             }
         })
         .collect();
