@@ -266,6 +266,11 @@ impl BufferHandle {
             .0
     }
 
+    /// See [`PreBuffer::set_lead`].
+    pub fn set_lead(&self, lead: std::time::Duration) {
+        self.run(Flight::Any, |b| b.set_lead(lead), |_| Ending::Relief);
+    }
+
     /// Waits for an operation of this buffer's own in progress, if any; never for another's.
     pub fn stats(&self) -> BufferStats {
         lock(&self.cell.buf).stats()

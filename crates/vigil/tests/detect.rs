@@ -138,3 +138,194 @@ fn an_object_in_a_masked_area_raises_nothing() {
     let (changes, _) = detect(&f, Vec::new());
     assert_eq!(changes.len(), 2, "and found without the mask: {changes:?}");
 }
+
+#[test]
+fn an_h265_detect_stream_is_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("h265.mp4");
+    std::fs::write(&f, common::SAMPLE_H265).unwrap();
+    let (changes, stats) = detect(&f, Vec::new());
+    assert!(changes.is_empty());
+    assert_eq!(stats.state, "unsupported");
+    let msg = stats.message.unwrap();
+    assert!(msg.contains("H.265") && msg.contains("detect_url"), "{msg}");
+    assert_eq!(stats.frames_decoded, 0);
+}
+
+#[test]
+fn corrupt_packets_are_skipped_to_the_next_keyframe() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = make(dir.path(), "crossing", &crossing(4.0, 8.0, 0.0, 580.0));
+    let mut a = Analyzer::new(
+        "test",
+        DetectConfig {
+            url: None,
+            params: Params::default(),
+            zones: Vec::new(),
+            masks: Vec::new(),
+        },
+    );
+    let mut src = LoopingFile::new(Mp4File::open(&f).unwrap(), Time(0));
+    a.on_event(SourceEvent::Params(src.params()), Time(0));
+    let mut starts = Vec::new();
+    let mut n = 0u32;
+    while let Some(mut p) = src.next_packet() {
+        let t = p.time.0 as f64 / 1e6;
+        if t >= SECS {
+            break;
+        }
+        n += 1;
+        // From 1 s to 3 s, every third packet loses bytes from its middle (a slice cut), or
+        // has its payload scrambled with the lengths intact.
+        if (1.0..3.0).contains(&t) && n % 3 == 0 {
+            let mut d = p.data.to_vec();
+            if n % 2 == 0 && d.len() > 40 {
+                d.drain(d.len() / 2..d.len() / 2 + 20);
+            } else {
+                for b in d.iter_mut().skip(8).step_by(7) {
+                    *b ^= 0x5a;
+                }
+            }
+            p.data = d.into();
+        }
+        let time = p.time;
+        if let Some(Change::Started { at }) = a.on_event(SourceEvent::Packet(p), time) {
+            starts.push(at);
+        }
+    }
+    let stats = a.stats();
+    assert!(stats.decode_errors > 0, "{stats:?}");
+    assert!(
+        stats.frames_decoded > 120,
+        "decoding went on after the bad stretch: {stats:?}"
+    );
+    // The garbage may look like motion for a moment; the real crossing is still found.
+    assert!(
+        starts.iter().any(|s| (4.0..=5.0).contains(s)),
+        "the crossing at 4 s: {starts:?}"
+    );
+}
+
+fn get(addr: &str, path: &str) -> serde_json::Value {
+    let (st, _, body) = common::http(addr, "GET", path, &[], b"");
+    assert_eq!(st, 200, "GET {path}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[test]
+fn a_camera_with_detect_records_what_it_sees_with_its_pre_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = make(dir.path(), "crossing", &crossing(4.0, 8.0, 0.0, 580.0));
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\n[defaults]\npre_buffer_secs = 2\npost_buffer_secs = 1\n\
+         [[camera]]\nname = \"yard\"\nurl = \"file:{f}\"\ndetect = true\n",
+        d = dir.path().display(),
+        f = f.display()
+    );
+    let path = dir.path().join("vigil.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let run = common::RunProcess::start(&path);
+    let a = run.addr.clone();
+    let clip = common::poll_until(
+        "a clip from the detector",
+        std::time::Duration::from_secs(40),
+        || {
+            let r = get(&a, "/api/recordings?camera=yard");
+            r["recordings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["status"] == "complete")
+                .cloned()
+        },
+    );
+    let ev = get(&a, "/api/events?camera=yard");
+    let ev = &ev["events"][0];
+    assert_eq!(ev["source"], "detector", "{ev}");
+    assert_eq!(ev["kind"], "motion");
+    // The pre-roll is counted from the frame that showed the motion.
+    let pre = clip["pre_roll_secs"].as_f64().unwrap();
+    assert!(pre >= 1.9, "{clip}");
+    // The crossing lasts 4 s: the clip holds it with its pre-roll.
+    assert!(clip["duration_secs"].as_f64().unwrap() >= 5.5, "{clip}");
+    let cams = get(&a, "/api/cameras");
+    let d = &cams["cameras"][0]["detect"];
+    assert_eq!(d["state"], "detecting", "{d}");
+    assert!(d["events"].as_u64() >= Some(1), "{d}");
+    assert_eq!(d["decode_errors"], 0, "{d}");
+    let (st, _, body) = common::http(
+        &a,
+        "GET",
+        &format!("/api/recordings/{}/file", clip["id"]),
+        &[],
+        b"",
+    );
+    assert_eq!(st, 200);
+    let file = dir.path().join("got.mp4");
+    std::fs::write(&file, body).unwrap();
+    assert!(common::check_clip(&file).first_video_packet_key);
+    run.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onvif_and_detector_events_go_into_one_recorder() {
+    use std::time::Duration;
+    use vigil_onvif_sim::{SimCamera as OnvifCam, SimConfig, Vendor};
+    let dir = tempfile::tempdir().unwrap();
+    let f = make(dir.path(), "crossing", &crossing(4.0, 8.0, 0.0, 580.0));
+    let sim = OnvifCam::start(SimConfig::new(Vendor::Hikvision))
+        .await
+        .unwrap();
+    // The recorded stream is the bundled sample; the detect stream the crossing (a session of
+    // its own).
+    let app = common::onvif_app(
+        dir.path(),
+        &sim.device_url(),
+        "secret",
+        "pre_buffer_secs = 1\npost_buffer_secs = 1",
+        &format!("detect = true\ndetect_url = \"file:{}\"", f.display()),
+    );
+    common::onvif_ready(&app, 1.0).await;
+    let cam = app.handle().camera("cam").unwrap();
+    let c = cam.clone();
+    common::until_async(
+        "the detector sees the crossing",
+        Duration::from_secs(30),
+        || c.detect_stats().unwrap().motion.then_some(()),
+    )
+    .await;
+    sim.motion(true);
+    let h = app.handle();
+    let events = || {
+        h.catalog()
+            .events(&vigil::catalog::EventFilter::default())
+            .unwrap()
+    };
+    common::until_async("the ONVIF event", Duration::from_secs(10), || {
+        events().iter().any(|e| e.source == "onvif").then_some(())
+    })
+    .await;
+    sim.motion(false);
+    let clips = common::until_async("the clip closed", Duration::from_secs(30), || {
+        let c = h.catalog().clips(&Default::default()).unwrap();
+        (!c.is_empty()
+            && c.iter()
+                .all(|c| c.status == vigil::clips::ClipStatus::Complete))
+        .then_some(c)
+    })
+    .await;
+    let first = clips.last().unwrap();
+    let ev = events();
+    let of = |src: &str| {
+        ev.iter()
+            .find(|e| e.source == src)
+            .unwrap_or_else(|| panic!("no {src} event: {ev:?}"))
+    };
+    assert_eq!(of("detector").clip_ids, vec![first.id], "{ev:?}");
+    assert_eq!(
+        of("onvif").clip_ids,
+        vec![first.id],
+        "one clip for both: {ev:?}"
+    );
+    app.shutdown().await;
+}

@@ -32,6 +32,9 @@ const REWIND_US: i64 = crate::timeline::MAX_FORWARD_GAP_SECS * crate::time::MICR
 pub struct PreBuffer {
     pub(crate) cfg: BufferConfig,
     pub(crate) window_us: i64,
+    /// Kept beyond the window, for a motion time that arrives late (vigil's own detector
+    /// reports the frame that showed motion a moment after it came): 0 unless set.
+    pub(crate) lead_us: i64,
     // Declared before `spool`: GOPs (and their segments) go before the spool removes its directory.
     pub(crate) gops: VecDeque<Gop>,
     /// Segments of GOPs that pool relief dropped from another camera's thread: unlinked by this
@@ -64,6 +67,7 @@ impl PreBuffer {
         };
         Ok(PreBuffer {
             window_us: duration_micros(cfg.window),
+            lead_us: 0,
             cfg,
             gops: VecDeque::new(),
             retired: Vec::new(),
@@ -302,10 +306,19 @@ impl PreBuffer {
         Ok(())
     }
 
-    /// The window rule: while the second-oldest GOP starts at or before newest − window, the
-    /// oldest is not needed by any flush from now on.
+    /// Keeps `lead` more than the window, so that a flush for a motion time up to `lead` older
+    /// than the newest packet still finds its whole pre-roll.
+    pub fn set_lead(&mut self, lead: std::time::Duration) {
+        self.lead_us = duration_micros(lead);
+        self.evict_by_window();
+    }
+
+    /// The window rule: while the second-oldest GOP starts at or before newest − window (− the
+    /// lead), the oldest is not needed by any flush from now on.
     pub(crate) fn evict_by_window(&mut self) {
-        let limit = self.mono.saturating_sub(self.window_us);
+        let limit = self
+            .mono
+            .saturating_sub(self.window_us.saturating_add(self.lead_us));
         while self.gops.len() >= 2 && self.gops[1].mono <= limit {
             self.pop_front(Why::Window);
         }

@@ -142,6 +142,22 @@ fn window_eviction_keeps_the_latest_keyframe_at_or_before_newest_minus_window() 
 }
 
 #[test]
+fn a_lead_keeps_the_pre_roll_of_a_motion_time_reported_late() {
+    let mut b = memory(2_000);
+    b.set_lead(Duration::from_millis(1_500));
+    push_gops(&mut b, 0, 11);
+    // Newest 10.9 s; kept from newest − window − lead = 7.4 s: the GOP at 7 s on.
+    assert_eq!(b.stats().oldest, Some(Time::from_secs(7)));
+    // Motion seen at 9.2 s, reported at 10.9 s: its 2 s pre-roll is still there.
+    let f = b.flush(Time(9_200 * MS));
+    assert_eq!(f.start(), Some(Time::from_secs(7)));
+    // Without the lead the GOP at 7 s would have gone (newest − window = 8.9 s).
+    let mut plain = memory(2_000);
+    push_gops(&mut plain, 0, 11);
+    assert_eq!(plain.stats().oldest, Some(Time::from_secs(8)));
+}
+
+#[test]
 fn flush_starts_at_the_latest_gop_at_or_before_t_minus_window() {
     let mut b = memory(5_000);
     let all = push_gops(&mut b, 0, 11);

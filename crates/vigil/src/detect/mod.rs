@@ -37,6 +37,13 @@ pub const ANALYSIS_FPS: f64 = 5.0;
 /// Packets waiting for the detector at most.
 const QUEUE: usize = 120;
 
+/// How much longer than its pre-roll a detect camera's pre-buffer keeps: motion is reported
+/// `detect_min_secs` after the frame that first showed it, plus the analysis interval and the
+/// queue's delay.
+pub fn lead(cfg: &DetectConfig) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(cfg.params.min_secs + 1.0)
+}
+
 /// A camera's detection settings (`detect*` keys, docs/CONFIG.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DetectConfig {

@@ -433,6 +433,10 @@ impl CameraSet {
             &cfg.name,
             BufferConfig::from_settings(&settings, spool.clone()),
         )?;
+        if let Some(d) = &cfg.detect {
+            // The detector reports motion a moment after the frame that showed it.
+            buffer.set_lead(crate::detect::lead(d));
+        }
         let pipeline = CameraPipeline::new(&cfg.name, settings, buffer, env.store.clone(), spool);
         let bus = env.notices.clone();
         let worker = camera::spawn(pipeline, env.clock.clone(), move |camera, n| {
