@@ -177,9 +177,9 @@ fn corrupt_packets_are_skipped_to_the_next_keyframe() {
         n += 1;
         // From 1 s to 3 s, every third packet loses bytes from its middle (a slice cut), or
         // has its payload scrambled with the lengths intact.
-        if (1.0..3.0).contains(&t) && n % 3 == 0 {
+        if (1.0..3.0).contains(&t) && n.is_multiple_of(3) {
             let mut d = p.data.to_vec();
-            if n % 2 == 0 && d.len() > 40 {
+            if n.is_multiple_of(2) && d.len() > 40 {
                 d.drain(d.len() / 2..d.len() / 2 + 20);
             } else {
                 for b in d.iter_mut().skip(8).step_by(7) {
