@@ -41,4 +41,5 @@ pub mod liveview;
 pub mod notice;
 pub mod retention;
 pub mod runtime;
+pub mod thumbs;
 pub mod util;

@@ -126,6 +126,14 @@ impl LiveFeed {
         }
     }
 
+    /// The stream's parameters and the newest keyframe held (for a snapshot), if any: none
+    /// while the stream is down, or in `disk` buffer mode while nobody watches.
+    pub fn newest_keyframe(&self) -> Option<(Arc<StreamParams>, Packet)> {
+        let st = lock(&self.state);
+        let key = st.gop.first().filter(|p| p.keyframe)?.clone();
+        Some((st.params.clone()?, key))
+    }
+
     /// Hands every source event to `tap` too (set once: the camera's detector).
     pub fn set_tap(&self, tap: TapHook) {
         let _ = self.tap.set(tap);

@@ -252,7 +252,7 @@ impl Retention {
         for (id, reason) in plan(&clips, self.disk(), now, &self.policy) {
             let Some(c) = by_id.get(&id) else { continue };
             let path = self.root.join(&c.key);
-            match std::fs::remove_file(&path) {
+            match crate::thumbs::remove_clip(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {

@@ -216,11 +216,15 @@ fn get(addr: &str, path: &str) -> serde_json::Value {
 fn a_camera_with_detect_records_what_it_sees_with_its_pre_roll() {
     let dir = tempfile::tempdir().unwrap();
     let f = make(dir.path(), "crossing", &crossing(4.0, 8.0, 0.0, 580.0));
+    let h265 = dir.path().join("h265.mp4");
+    std::fs::write(&h265, common::SAMPLE_H265).unwrap();
     let cfg = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\n[defaults]\npre_buffer_secs = 2\npost_buffer_secs = 1\n\
-         [[camera]]\nname = \"yard\"\nurl = \"file:{f}\"\ndetect = true\n",
+         [[camera]]\nname = \"yard\"\nurl = \"file:{f}\"\ndetect = true\n\
+         [[camera]]\nname = \"hevc\"\nurl = \"file:{h}\"\n",
         d = dir.path().display(),
-        f = f.display()
+        f = f.display(),
+        h = h265.display()
     );
     let path = dir.path().join("vigil.toml");
     std::fs::write(&path, cfg).unwrap();
@@ -264,7 +268,83 @@ fn a_camera_with_detect_records_what_it_sees_with_its_pre_roll() {
     let file = dir.path().join("got.mp4");
     std::fs::write(&file, body).unwrap();
     assert!(common::check_clip(&file).first_video_packet_key);
+
+    // Its picture: a JPEG of the motion's moment, the box coming in at the left.
+    let thumb = format!("/api/recordings/{}/thumbnail.jpg", clip["id"]);
+    let (st, h, jpg) = common::http(&a, "GET", &thumb, &[], b"");
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&jpg));
+    assert_eq!(common::header(&h, "content-type"), Some("image/jpeg"));
+    let (w, hgt, bright) = white_share(&jpg, dir.path());
+    assert_eq!((w, hgt), (320, 180));
+    assert!(bright > 0.003, "the box is in the picture: {bright}");
+    // The camera's newest keyframe, full size; an H.265 camera says why it has none.
+    let (st, _, snap) = common::http(&a, "GET", "/api/cameras/yard/snapshot.jpg", &[], b"");
+    assert_eq!(st, 200);
+    assert_eq!(white_share(&snap, dir.path()).0, 640);
+    let (st, _, body) = common::http(&a, "GET", "/api/cameras/hevc/snapshot.jpg", &[], b"");
+    assert_eq!(st, 415);
+    assert!(String::from_utf8_lossy(&body).contains("H.265"));
+    // Deleted with its clip.
+    let pictures = || {
+        let mut n = 0;
+        for mp4 in common::mp4s_under(&dir.path().join("clips")) {
+            n += usize::from(mp4.with_extension("jpg").exists());
+        }
+        n
+    };
+    assert!(pictures() >= 1);
+    let (st, _, _) = common::http(
+        &a,
+        "DELETE",
+        &format!("/api/recordings/{}", clip["id"]),
+        &[],
+        b"",
+    );
+    assert_eq!(st, 200);
+    let (st, _, _) = common::http(&a, "GET", &thumb, &[], b"");
+    assert_eq!(st, 404);
+    let left: Vec<_> = walk_jpgs(&dir.path().join("clips"))
+        .into_iter()
+        .filter(|j| !j.with_extension("mp4").exists())
+        .collect();
+    assert!(left.is_empty(), "pictures without their clip: {left:?}");
     run.stop();
+}
+
+/// Every `.jpg` under `dir`.
+fn walk_jpgs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "jpg") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A JPEG's size and the share of its pixels that are near white (ffmpeg decodes it to grey).
+fn white_share(jpg: &[u8], dir: &Path) -> (u64, u64, f64) {
+    assert_eq!(&jpg[..2], &[0xff, 0xd8], "a JPEG");
+    let f = dir.join("pic.jpg");
+    std::fs::write(&f, jpg).unwrap();
+    let p = common::probe(&f);
+    let s = &p["streams"][0];
+    let (w, h) = (s["width"].as_u64().unwrap(), s["height"].as_u64().unwrap());
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&f)
+        .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let bright = out.stdout.iter().filter(|v| **v >= 200).count();
+    (w, h, bright as f64 / out.stdout.len() as f64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -63,6 +63,8 @@ fn what_lies_below_the_runtime_imports_nothing_above_it() {
         "clips.rs",
         "config.rs",
         "notice.rs",
+        "detect",
+        "thumbs.rs",
     ] {
         let bad = offences(under, &["crate::runtime", "crate::http", "crate::cli"]);
         assert!(bad.is_empty(), "{bad:#?}");

@@ -103,6 +103,8 @@ pub struct CameraPipeline {
     /// While a detected start is handled: the time of the frame that showed the motion (the
     /// pre-roll is counted from it).
     seen_at: Option<Time>,
+    /// Makes the picture of each clip opened by motion (crate::thumbs).
+    thumbs: Option<crate::thumbs::Thumbnailer>,
     /// Every event by kind (recording or not); only `record_on` kinds reach the recorder.
     detections: Detections,
     /// Events started per kind ([`EventKind::index`]), for the metrics.
@@ -168,6 +170,7 @@ impl CameraPipeline {
             now: Now::default(),
             camera_time: None,
             seen_at: None,
+            thumbs: None,
             detections: Detections::default(),
             kind_events: [0; EventKind::ALL.len()],
             event_labels: Vec::new(),
@@ -445,6 +448,10 @@ impl CameraPipeline {
         self.camera_time = t;
     }
 
+    pub fn set_thumbnailer(&mut self, t: crate::thumbs::Thumbnailer) {
+        self.thumbs = Some(t);
+    }
+
     /// Motion seen by vigil's own detector in the frame of time `at` (crate::detect): a
     /// `motion` event of source `detector`, its pre-roll counted from that frame.
     pub fn detected_start(&mut self, at: Time, now: Now) -> bool {
@@ -587,6 +594,12 @@ impl CameraPipeline {
         // losing.
         let mut r = report!(self);
         self.clip.write_pre_roll(&packets, at, now, &mut r);
+        if let (Some(t), Some(params), Some(clip)) =
+            (&self.thumbs, &self.params, self.clip.current())
+        {
+            // The clip's picture: the frame at the motion, decoded off this thread.
+            t.offer(&clip.path, params, &packets, at);
+        }
         let follow = self
             .recorder
             .handle(Input::Flushed { first, packets: n }, now.mono);

@@ -119,7 +119,7 @@ impl Catalog {
                         Ok(_) => "its file holds no whole fragment".to_owned(),
                     };
                     if path.exists() {
-                        let _ = std::fs::remove_file(&path);
+                        let _ = crate::thumbs::remove_clip(&path);
                     }
                     self.delete_clip(row.id)?;
                     warn!("catalog: dropped clip {} ({}): {why}", row.id, row.key);
@@ -146,7 +146,7 @@ impl Catalog {
             let rec = recover(&path);
             let head = read_head(&path);
             let (Ok(r), Some(head)) = (rec, head) else {
-                let _ = std::fs::remove_file(&path);
+                let _ = crate::thumbs::remove_clip(&path);
                 warn!("catalog: removed {key}: not a clip vigil can read");
                 report.files_removed.push(key.clone());
                 continue;

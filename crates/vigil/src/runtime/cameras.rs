@@ -72,6 +72,8 @@ pub(super) struct Env {
     pub events_rt: tokio::runtime::Handle,
     /// A live viewer's queue limit.
     pub live_queue_bytes: usize,
+    /// Makes each motion clip's picture.
+    pub thumbs: crate::thumbs::Thumbnailer,
 }
 
 /// A task or thread of a camera, and how to wait for its end.
@@ -437,7 +439,9 @@ impl CameraSet {
             // The detector reports motion a moment after the frame that showed it.
             buffer.set_lead(crate::detect::lead(d));
         }
-        let pipeline = CameraPipeline::new(&cfg.name, settings, buffer, env.store.clone(), spool);
+        let mut pipeline =
+            CameraPipeline::new(&cfg.name, settings, buffer, env.store.clone(), spool);
+        pipeline.set_thumbnailer(env.thumbs.clone());
         let bus = env.notices.clone();
         let worker = camera::spawn(pipeline, env.clock.clone(), move |camera, n| {
             bus.publish(camera, n)

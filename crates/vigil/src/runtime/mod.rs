@@ -78,6 +78,7 @@ pub struct Runtime {
     helpers: Vec<JoinHandle<()>>,
     paced: Arc<paced::Paced>,
     events_rt: live::IngestRuntime,
+    thumbs: crate::thumbs::Thumbnailer,
     /// MQTT and webhooks, when configured.
     integrations: Option<Integrations>,
 }
@@ -162,6 +163,7 @@ impl Runtime {
                 })?
         };
         let paced = Arc::new(paced::Paced::start("ingest", live::READ_EVERY)?);
+        let thumbs = crate::thumbs::Thumbnailer::start()?;
         let events_rt = live::IngestRuntime::events()?;
         let env = Env {
             clock: clock.clone(),
@@ -173,6 +175,7 @@ impl Runtime {
             paced: paced.clone(),
             events_rt: events_rt.handle().clone(),
             live_queue_bytes: config.server.live_queue_kib as usize * 1024,
+            thumbs: thumbs.clone(),
         };
         let integration_stats = Arc::new(IntegrationStats::new(&config));
         // Subscribed before any camera starts, so that it sees them start.
@@ -211,6 +214,7 @@ impl Runtime {
             helpers: Vec::new(),
             paced,
             events_rt,
+            thumbs,
             integrations,
         };
         for cam in runtime.handle.config().cameras.clone() {
@@ -251,6 +255,8 @@ impl Runtime {
         }
         let shared = &self.handle.shared;
         shared.cameras.stop_all();
+        // The pictures of the last clips are made before the catalog says they are done.
+        self.thumbs.stop();
         shared.notices.close();
         let _ = self.catalog_writer.join();
         // After the catalog writer: the last clips are announced, then MQTT says goodbye.

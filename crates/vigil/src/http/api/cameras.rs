@@ -342,6 +342,40 @@ pub async fn motion(
     ))
 }
 
+/// `GET /api/cameras/{camera}/snapshot.jpg`: the newest keyframe the camera's live feed holds,
+/// as a JPEG (at most 1280 wide). 503 while there is none; 415 for an H.265 stream.
+pub async fn snapshot(
+    State(app): State<Http>,
+    Path(name): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    let cam = camera(&app, &name)?;
+    let Some((params, key)) = cam.live().newest_keyframe() else {
+        return Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{name}: no picture yet (the stream is down, or the camera's buffer_mode is disk)"
+            ),
+        ));
+    };
+    if params.video.codec != vigil_core::packet::VideoCodec::H264 {
+        return Err(ApiError(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("{name}: the stream is H.265, and vigil decodes H.264 only"),
+        ));
+    }
+    let jpeg = tokio::task::spawn_blocking(move || {
+        crate::thumbs::picture(
+            &params,
+            std::slice::from_ref(&key),
+            crate::thumbs::SNAPSHOT_WIDTH,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| ApiError::internal(format!("{name}: no picture: {e}")))?;
+    Ok(super::recordings::jpeg_response(jpeg, "no-store"))
+}
+
 /// A live viewer's socket send buffer (the kernel doubles it): ~0.25 s of an 8 Mbit/s stream,
 /// and 20 Mbit/s over a 100 ms round trip.
 const LIVE_SEND_BUFFER: usize = 128 * 1024;

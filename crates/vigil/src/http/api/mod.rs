@@ -100,6 +100,11 @@ pub fn router(app: Http) -> Router<Http> {
             get(recordings::get_one).delete(recordings::delete),
         )
         .route("/api/recordings/{id}/file", get(recordings::file))
+        .route(
+            "/api/recordings/{id}/thumbnail.jpg",
+            get(recordings::thumbnail),
+        )
+        .route("/api/cameras/{camera}/snapshot.jpg", get(cameras::snapshot))
         .route("/api/recordings/{id}/protect", post(recordings::protect))
         .route("/api/events", get(recordings::events))
         .route("/api/storage", get(storage::storage))
@@ -148,18 +153,23 @@ pub(crate) async fn require_token(State(app): State<Http>, req: Request, next: N
     }
 }
 
-/// `?token=` on a clip's file (`/api/recordings/{id}/file`) and a camera's live view
-/// (`/api/cameras/{camera}/live.mp4` and `live.ws`) and nowhere else: a `<video>`, a download
-/// link or a browser's WebSocket cannot send a header. (The UI's page sets `Referrer-Policy: no-referrer`.)
+/// `?token=` on a clip's file and picture (`/api/recordings/{id}/file`, `thumbnail.jpg`) and a
+/// camera's live view and snapshot (`/api/cameras/{camera}/live.mp4`, `live.ws`,
+/// `snapshot.jpg`) and nowhere else: a `<video>`, an `<img>`, a download link or a browser's
+/// WebSocket cannot send a header. (The UI's page sets `Referrer-Policy: no-referrer`.)
 fn query_token(uri: &axum::http::Uri) -> Option<String> {
     let path = uri.path();
     let id = path
         .strip_prefix("/api/recordings/")
-        .and_then(|p| p.strip_suffix("/file"))
+        .and_then(|p| {
+            p.strip_suffix("/file")
+                .or_else(|| p.strip_suffix("/thumbnail.jpg"))
+        })
         .or_else(|| {
             path.strip_prefix("/api/cameras/").and_then(|p| {
                 p.strip_suffix("/live.mp4")
                     .or_else(|| p.strip_suffix("/live.ws"))
+                    .or_else(|| p.strip_suffix("/snapshot.jpg"))
             })
         })?;
     if id.is_empty() || id.contains('/') {
@@ -208,5 +218,13 @@ mod tests {
         assert_eq!(t("/api/cameras/a/b/live.mp4?token=s3cret"), None);
         assert_eq!(t("/api/cameras/a/motion?token=s3cret"), None);
         assert_eq!(t("/metrics?token=s3cret"), None);
+        assert_eq!(
+            t("/api/recordings/7/thumbnail.jpg?token=s3cret").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            t("/api/cameras/front/snapshot.jpg?token=s3cret").as_deref(),
+            Some("s3cret")
+        );
     }
 }

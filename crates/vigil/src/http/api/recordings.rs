@@ -265,7 +265,10 @@ pub async fn delete(State(app): State<Http>, Path(id): Path<String>) -> ApiResul
         ));
     }
     let path = clip_path(app.clips_root(), &row.key)?;
-    match tokio::fs::remove_file(&path).await {
+    let removed = tokio::task::spawn_blocking(move || crate::thumbs::remove_clip(&path))
+        .await
+        .map_err(ApiError::internal)?;
+    match removed {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
@@ -298,6 +301,38 @@ pub async fn protect(
         .map_err(|e| ApiError::bad_request(format!("protected: {e}")))?;
     app.catalog().set_protected(row.id, b.protected)?;
     Ok(Json(json!({ "id": row.id, "protected": b.protected })))
+}
+
+/// A JPEG answer (pictures change never: a clip's is made once; a snapshot is asked for anew).
+pub fn jpeg_response(data: Vec<u8>, cache: &'static str) -> Response {
+    let mut r = Response::new(Body::from(data));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    r
+}
+
+/// `GET /api/recordings/{id}/thumbnail.jpg`: the clip's picture (the frame at its motion
+/// start), made when the clip was recorded (crate::thumbs).
+pub async fn thumbnail(State(app): State<Http>, Path(id): Path<String>) -> ApiResult<Response> {
+    let row = find(&app, &id)?;
+    let path = crate::thumbs::thumb_path(&clip_path(app.clips_root(), &row.key)?);
+    match tokio::fs::read(&path).await {
+        Ok(data) => Ok(jpeg_response(data, "private, max-age=86400")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ApiError::not_found(format!(
+            "recording {} has no picture ({})",
+            row.id,
+            if row.video_codec == "h265" {
+                "vigil decodes H.264 only"
+            } else if row.status == ClipStatus::Recording {
+                "not made yet"
+            } else {
+                "only clips opened by motion get one"
+            }
+        ))),
+        Err(e) => Err(ApiError::internal(e)),
+    }
 }
 
 pub async fn file(
