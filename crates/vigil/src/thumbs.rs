@@ -111,18 +111,15 @@ pub fn around(packets: &[Packet], at: Time) -> Vec<Packet> {
         .iter()
         .filter(|p| p.track == TrackKind::Video)
         .collect();
+    if video.is_empty() {
+        return Vec::new();
+    }
     let end = video
         .iter()
         .position(|p| p.time >= at)
-        .unwrap_or(video.len().saturating_sub(1));
-    let start = video[..=end.min(video.len().saturating_sub(1))]
-        .iter()
-        .rposition(|p| p.keyframe)
-        .unwrap_or(0);
-    video
-        .get(start..=end)
-        .map(|s| s.iter().map(|p| (*p).clone()).collect())
-        .unwrap_or_default()
+        .unwrap_or(video.len() - 1);
+    let start = video[..=end].iter().rposition(|p| p.keyframe).unwrap_or(0);
+    video[start..=end].iter().map(|p| (*p).clone()).collect()
 }
 
 struct Job {

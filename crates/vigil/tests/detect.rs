@@ -39,6 +39,9 @@ fn make(dir: &Path, name: &str, filters: &str) -> PathBuf {
         .args([
             "-c:v", "libx264", "-preset", "veryfast", "-g", "15", "-bf", "0",
         ])
+        // A fixed GOP, as cameras send: no extra keyframes at x264's scene cuts (with the
+        // noise, every frame would be one).
+        .args(["-sc_threshold", "0"])
         .args(["-pix_fmt", "yuv420p", "-movflags", "+faststart"])
         .arg(&out)
         .status()
@@ -95,7 +98,10 @@ fn an_object_crossing_is_found_within_a_second_of_its_start() {
     let f = make(dir.path(), "crossing", &crossing(4.0, 8.0, 0.0, 580.0));
     let (changes, stats) = detect(&f, Vec::new());
     assert_eq!(stats.decode_errors, 0, "{stats:?}");
-    assert!(stats.frames_decoded >= 170, "{stats:?}");
+    // Keyframes (1 in 15 here), and every frame only while a start is being confirmed.
+    assert!(stats.frames_skipped >= 150, "{stats:?}");
+    assert!(stats.frames_decoded >= 15, "{stats:?}");
+    eprintln!("crossing 4.0-8.0 s: {changes:?}");
     assert_eq!(changes.len(), 2, "one start and its end: {changes:?}");
     let (on, start) = changes[0];
     assert!(
@@ -124,7 +130,9 @@ fn noise_slow_light_and_a_brightness_step_raise_nothing() {
         let f = make(dir.path(), name, &chain);
         let (changes, stats) = detect(&f, Vec::new());
         assert!(changes.is_empty(), "{name}: {changes:?}");
-        assert!(stats.frames_analyzed >= 55, "{name}: {stats:?}");
+        // Nothing moved: only the keyframes were decoded, each one analysed.
+        assert!(stats.frames_analyzed >= 11, "{name}: {stats:?}");
+        assert!(stats.frames_skipped >= 150, "{name}: {stats:?}");
     }
 }
 
@@ -175,9 +183,11 @@ fn corrupt_packets_are_skipped_to_the_next_keyframe() {
             break;
         }
         n += 1;
-        // From 1 s to 3 s, every third packet loses bytes from its middle (a slice cut), or
-        // has its payload scrambled with the lengths intact.
-        if (1.0..3.0).contains(&t) && n.is_multiple_of(3) {
+        // The keyframes from 1 s to 3 s and from 5 s to 7 s (those are what is decoded while
+        // nothing moves, and while a motion goes on) lose bytes from their middle (a slice
+        // cut) or have their payload scrambled with the lengths intact.
+        let hit = ((1.0..3.0).contains(&t) || (5.0..7.0).contains(&t)) && p.keyframe;
+        if hit {
             let mut d = p.data.to_vec();
             if n.is_multiple_of(2) && d.len() > 40 {
                 d.drain(d.len() / 2..d.len() / 2 + 20);
@@ -196,8 +206,8 @@ fn corrupt_packets_are_skipped_to_the_next_keyframe() {
     let stats = a.stats();
     assert!(stats.decode_errors > 0, "{stats:?}");
     assert!(
-        stats.frames_decoded > 120,
-        "decoding went on after the bad stretch: {stats:?}"
+        stats.frames_decoded >= 10,
+        "decoding went on after the bad stretches: {stats:?}"
     );
     // The garbage may look like motion for a moment; the real crossing is still found.
     assert!(

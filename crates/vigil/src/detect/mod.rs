@@ -32,8 +32,12 @@ use decode::{analysis_size, H264};
 use model::{Change, Model, Params};
 pub use zones::Polygon;
 
-/// Frames analysed per second at most (every frame is decoded: H.264 needs its references).
+/// Frames analysed per second at most while every frame is decoded.
 pub const ANALYSIS_FPS: f64 = 5.0;
+/// From a keyframe that shows motion, every frame is decoded until the motion is confirmed
+/// (`detect_min_secs`) or this long has passed without it; the rest of the time only keyframes
+/// are (docs/detection.md, "How much is decoded").
+pub const FULL_HOLD_SECS: f64 = 1.0;
 /// Packets waiting for the detector at most.
 const QUEUE: usize = 120;
 
@@ -68,6 +72,8 @@ pub struct DetectStats {
     pub changed_percent: f64,
     pub boxes: Vec<[f32; 4]>,
     pub frames_decoded: u64,
+    /// Frames not decoded (between keyframes while nothing moves).
+    pub frames_skipped: u64,
     pub frames_analyzed: u64,
     /// Packets the decoder refused (corrupt); it then waits for the next keyframe.
     pub decode_errors: u64,
@@ -197,6 +203,8 @@ pub struct Analyzer {
     model: Option<Model>,
     need_key: bool,
     last_analysis: Option<Time>,
+    /// Decoding every frame until this time (seconds); before, keyframes only.
+    full_until: Option<f64>,
     said: Option<String>,
     stats: Arc<Mutex<DetectStats>>,
 }
@@ -210,6 +218,7 @@ impl Analyzer {
             model: None,
             need_key: true,
             last_analysis: None,
+            full_until: None,
             said: None,
             stats: Arc::new(Mutex::new(DetectStats {
                 state: "waiting",
@@ -225,6 +234,7 @@ impl Analyzer {
     fn reset(&mut self, now: Time) -> Option<Change> {
         self.need_key = true;
         self.last_analysis = None;
+        self.full_until = None;
         self.model.as_mut().and_then(|m| m.reset(secs(now)))
     }
 
@@ -281,11 +291,23 @@ impl Analyzer {
         if p.track != TrackKind::Video || (self.need_key && !p.keyframe) {
             return None;
         }
+        let t = secs(p.time);
+        // Keyframes only, but while a motion seen on one is being confirmed: then every frame
+        // (its references are there from that keyframe on).
+        let full = self.full_until.is_some_and(|u| t <= u);
+        if !full {
+            self.full_until = None;
+            if !p.keyframe {
+                lock(&self.stats).frames_skipped += 1;
+                return None;
+            }
+        }
         self.need_key = false;
-        // Every frame is decoded (H.264 needs its references); a few a second are analysed.
-        let due = self
-            .last_analysis
-            .is_none_or(|l| secs(p.time) - secs(l) >= 1.0 / ANALYSIS_FPS - 0.01);
+        // A few frames a second are analysed (every keyframe when only those are decoded).
+        let due = !full
+            || self
+                .last_analysis
+                .is_none_or(|l| t - secs(l) >= 1.0 / ANALYSIS_FPS - 0.01);
         let (w, h) = m.size();
         let small = match dec.decode(&p.data, p.keyframe, |l, _| due.then(|| l.downscale(w, h))) {
             Ok(Some(small)) => {
@@ -304,7 +326,13 @@ impl Analyzer {
             }
         };
         self.last_analysis = Some(p.time);
-        let (a, change) = m.feed(&small, secs(p.time));
+        let (a, change) = m.feed(&small, t);
+        if m.is_on() {
+            // Confirmed: keyframes are enough to follow it to its end.
+            self.full_until = None;
+        } else if a.moving {
+            self.full_until = Some(t + FULL_HOLD_SECS);
+        }
         let mut s = lock(&self.stats);
         s.frames_analyzed += 1;
         s.changed_percent = a.changed_percent;

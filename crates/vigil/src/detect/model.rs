@@ -31,7 +31,8 @@ pub const END_AFTER_SECS: f64 = 2.0;
 /// Background time constants (seconds): where nothing moves, and where something does.
 pub const TAU_BACKGROUND: f64 = 3.0;
 pub const TAU_FOREGROUND: f64 = 60.0;
-/// Two candidate frames further apart than this are not one stretch of motion.
+/// Two candidate frames further apart than this (or 1.5 times the time between the last two
+/// frames analysed, when that is longer) are not one stretch of motion.
 const GAP_SECS: f64 = 0.6;
 
 /// The user's settings.
@@ -84,6 +85,8 @@ pub struct Model {
     bg: Vec<f32>,
     noise: Vec<f32>,
     last_t: Option<f64>,
+    /// Two moving frames further apart than this are two stretches of motion.
+    gap: f64,
     /// The first frame of the current stretch of candidate frames, and the latest one.
     since: Option<f64>,
     last_seen: Option<f64>,
@@ -107,6 +110,7 @@ impl Model {
             bg: Vec::new(),
             noise: vec![2.0; w * h],
             last_t: None,
+            gap: GAP_SECS,
             since: None,
             last_seen: None,
             on: false,
@@ -152,6 +156,8 @@ impl Model {
         }
         let dt = self.last_t.map_or(0.2, |l| (t - l).clamp(0.0, 5.0));
         self.last_t = Some(t);
+        // Frames a second apart (keyframes only) are as continuous as frames 0.2 s apart.
+        self.gap = GAP_SECS.max(1.5 * dt);
 
         // 1. The median difference over the counted pixels (histogram of -255..=255).
         let mut hist = [0u32; 511];
@@ -268,7 +274,7 @@ impl Model {
     /// 5. Start after `min_secs` of motion, end [`END_AFTER_SECS`] after the last.
     fn timing(&mut self, moving: bool, t: f64) -> Option<Change> {
         if moving {
-            let continues = self.last_seen.is_some_and(|l| t - l <= GAP_SECS);
+            let continues = self.last_seen.is_some_and(|l| t - l <= self.gap);
             if !continues && !self.on {
                 self.since = Some(t);
             }
