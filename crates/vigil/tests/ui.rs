@@ -590,3 +590,52 @@ fn integrations_page_shows_a_broker_that_is_away_and_a_failing_webhook() {
     assert_screenshots(&["integrations"]);
     run.stop();
 }
+
+#[test]
+fn clip_pictures_show_in_the_list_and_timeline_and_the_detector_on_its_camera() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = motion_media(
+        dir.path(),
+        "crossing",
+        12.0,
+        &crossing(4.0, 8.0, 0.0, 580.0),
+    );
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\n[defaults]\npre_buffer_secs = 2\npost_buffer_secs = 1\n\
+         [[camera]]\nname = \"yard\"\nurl = \"file:{f}\"\ndetect = true\n",
+        d = dir.path().display(),
+        f = f.display()
+    );
+    let path = dir.path().join("vigil.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let run = RunProcess::start(&path);
+    // A clip from the detector, and its picture made.
+    poll_until("a clip with its picture", Duration::from_secs(40), || {
+        let (st, v) = get_json(&run.addr, "/api/recordings", None);
+        let id = v["recordings"]
+            .as_array()?
+            .iter()
+            .find(|c| st == 200 && c["status"] == "complete")?["id"]
+            .clone();
+        let (st, _, _) = http(
+            &run.addr,
+            "GET",
+            &format!("/api/recordings/{id}/thumbnail.jpg"),
+            &[],
+            b"",
+        );
+        (st == 200).then_some(())
+    });
+    let v = scenario(
+        "pictures",
+        &format!("http://{}", run.addr),
+        "",
+        Duration::from_secs(90),
+    );
+    assert_eq!(v["thumb_width"], 320, "{v}");
+    assert_eq!(v["preview"], 320, "{v}");
+    assert_eq!(v["snapshot_width"], 640, "{v}");
+    assert_eq!(v["saw_motion"], true, "{v}");
+    assert_screenshots(&["recordings-pictures", "camera-detect"]);
+    run.stop();
+}

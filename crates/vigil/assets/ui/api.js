@@ -124,4 +124,14 @@ export function fileUrl(id) {
   return withToken(`/api/recordings/${encodeURIComponent(id)}/file`);
 }
 
+/** A clip's picture (the frame at its motion start), usable by <img src>. */
+export function thumbUrl(id) {
+  return withToken(`/api/recordings/${encodeURIComponent(id)}/thumbnail.jpg`);
+}
+
+/** A camera's newest keyframe as a JPEG; `bust` makes each URL new (a fresh picture). */
+export function snapshotUrl(name, bust = Date.now()) {
+  return withToken(`/api/cameras/${encodeURIComponent(name)}/snapshot.jpg?t=${bust}`);
+}
+
 export const enc = encodeURIComponent;

@@ -3,7 +3,7 @@
 // /api/motion_recording/config/NAME; a refused value is shown at its field: the server's message
 // starts with the field's name), its pre-buffer's stats and graphs, its latest clips.
 
-import { api, ApiError, enc } from './api.js';
+import { api, ApiError, enc, snapshotUrl } from './api.js';
 import { Chart } from './chart.js';
 import { onvifLine, streamLine, syncLive } from './dashboard.js';
 import {
@@ -160,6 +160,14 @@ export function mount(main, [rawName]) {
   });
   const bufferFacts = h('div');
   const recent = h('div');
+  // vigil's own motion detection (detect = true): motion now, the areas that moved over the
+  // newest keyframe, the detector's figures.
+  const detectFacts = h('div');
+  const snap = h('img', { alt: `${name}: the newest keyframe`, width: 320 });
+  const overlay = h('div', { class: 'detect-view' }, snap);
+  const detectCard = card('Motion detection', h('p', { class: 'motion-now', role: 'status' }), overlay, detectFacts);
+  detectCard.hidden = true;
+  let snapAt = 0;
   const { form, fill } = settingsForm(name, (cfg) => {
     window_ = cfg.pre_buffer_secs;
     draw();
@@ -188,7 +196,7 @@ export function mount(main, [rawName]) {
     h('section', { class: 'card live-card' }, view.el,
       h('div', { class: 'actions' }, sound, h('a', { href: '#/live', text: 'All cameras live →' }))),
     h('div', { class: 'columns' },
-      h('div', {}, card('Motion recording', form), card('Now', live)),
+      h('div', {}, card('Motion recording', form), card('Now', live), detectCard),
       h('div', {},
         card('Pre-buffer fill over time', bytesChart.el, secsChart.el),
         card('Pre-buffer', bufferFacts),
@@ -241,6 +249,7 @@ export function mount(main, [rawName]) {
       ['Last event', ago(st.last_event_at)],
       ['Start latency', st.last_start_latency_ms === null ? '–' : `${st.last_start_latency_ms.toFixed(1)} ms`],
     ]));
+    showDetect(cam.detect);
     bufferFacts.replaceChildren(facts([
       ['Mode', b.mode],
       ['Held', `${fmtSecs(b.duration_secs)} · ${b.packets} packets · ${b.gops} GOPs`],
@@ -249,6 +258,34 @@ export function mount(main, [rawName]) {
       ['Oldest', fmtTime(b.oldest, false)],
       ['Dropped', `${b.dropped_packets} packets, ${fmtBytes(b.dropped_bytes)} (window ${b.dropped_window_packets}, pool ${b.dropped_pool_packets})`],
       ['Flushes', `${b.flushes}${b.flushes ? ` · last: ${b.last_flush_packets} packets, ${fmtSecs(b.last_flush_secs)} of pre-roll` : ''}`],
+    ]));
+  }
+
+  function showDetect(d) {
+    detectCard.hidden = !d;
+    if (!d) return;
+    const now = detectCard.querySelector('.motion-now');
+    now.classList.toggle('on', Boolean(d.motion));
+    now.dataset.motion = String(Boolean(d.motion));
+    setText(now, d.state !== 'detecting' ? (d.message || `detector ${d.state}`) : d.motion ? 'Motion now' : 'No motion');
+    // A fresh picture every 2 s; the boxes are the latest analysed frame's.
+    if (d.state === 'detecting' && Date.now() - snapAt > 2000) {
+      snapAt = Date.now();
+      snap.src = snapshotUrl(name);
+    }
+    overlay.querySelectorAll('.det-box').forEach((b) => b.remove());
+    for (const [x, y, w, hh] of d.boxes || []) {
+      const b = h('div', { class: 'det-box' });
+      Object.assign(b.style, { left: `${x * 100}%`, top: `${y * 100}%`, width: `${w * 100}%`, height: `${hh * 100}%` });
+      overlay.append(b);
+    }
+    detectFacts.replaceChildren(facts([
+      ['State', d.state],
+      ['Moving now', `${d.changed_percent.toFixed(1)} % of the picture`],
+      ['Events', String(d.events)],
+      ['Frames', `${d.frames_decoded} decoded · ${d.frames_skipped} skipped (between keyframes) · ${d.frames_analyzed} analysed`],
+      ['Decode errors', String(d.decode_errors)],
+      ['Analysis picture', d.width ? `${d.width}×${d.height}` : '–'],
     ]));
   }
 

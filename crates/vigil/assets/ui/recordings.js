@@ -3,7 +3,7 @@
 // works), downloads, is protected from retention, or deleted. Above the list, the day's timeline
 // (timeline.js): the chosen day's clips (today's when no day is chosen) as bars per camera.
 
-import { api, enc, fileUrl } from './api.js';
+import { api, enc, fileUrl, thumbUrl } from './api.js';
 import {
   card, errorLine, fmtBytes, fmtSecs, fmtTime, h, KINDS, kindBadges, kindLabel, localDay, poll, setText,
 } from './dom.js';
@@ -47,7 +47,7 @@ export function mount(main, [query]) {
 
   const tbody = h('tbody');
   const table = h('table', { class: 'clips' },
-    h('thead', {}, h('tr', {}, ['Start', 'Camera', 'Length', 'Pre-roll', 'Size', 'Video', 'Events', 'Trigger', ''].map((t) => h('th', { text: t })))),
+    h('thead', {}, h('tr', {}, ['Picture', 'Start', 'Camera', 'Length', 'Pre-roll', 'Size', 'Video', 'Events', 'Trigger', ''].map((t) => h('th', { text: t })))),
     tbody);
   const empty = h('p', { class: 'muted', text: 'No clips match.', hidden: true });
   const timeline = new Timeline((r) => play(r, true, r.pre_roll_secs));
@@ -176,7 +176,12 @@ export function mount(main, [query]) {
       disabled: r.status === 'recording', title: r.status === 'recording' ? 'still being written' : null });
     delBtn.addEventListener('click', () => remove(r, delBtn));
     const dl = h('a', { class: 'button', href: fileUrl(r.id), download: fileName(r), text: 'Download' });
+    // The clip's picture (the frame at its motion); clicking it plays from there.
+    const pic = h('img', { class: 'thumb', loading: 'lazy', src: thumbUrl(r.id), alt: `${r.camera} at ${fmtTime(r.start)}`, width: 160, height: 90 });
+    pic.addEventListener('error', () => pic.replaceWith(h('span', { class: 'thumb none muted', text: 'no picture' })));
+    pic.addEventListener('click', () => play(r, true, r.pre_roll_secs));
     return h('tr', { dataset: { id: r.id }, class: playing?.id === r.id ? 'playing' : null },
+      cell('Picture', pic),
       cell('Start', h('span', { class: 'when', text: fmtTime(r.start) })),
       cell('Camera', h('a', { href: `#/camera/${enc(r.camera)}`, text: r.camera })),
       cell('Length', fmtSecs(r.duration_secs)),

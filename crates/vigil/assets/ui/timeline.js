@@ -10,6 +10,7 @@
 // than a few pixels still gets a bar MIN_PX wide and a wider invisible hit area.
 
 import { fmtSecs, fmtTime, h, kindLabel, s } from './dom.js';
+import { thumbUrl } from './api.js';
 
 const DAY_MS = 86400000;
 const MIN_PX = 3;
@@ -50,11 +51,24 @@ export class Timeline {
     };
     const tools = h('div', { class: 'tl-tools' }, h('label', {}, 'Span ', this.zoom),
       pan(-1, '◀', 'Earlier'), pan(1, '▶', 'Later'));
-    this.el = h('div', { class: 'timeline', tabindex: '0' }, tools, this.svg, this.caption);
+    // The picture of the clip under the pointer.
+    this.preview = h('img', { class: 'tl-preview', alt: '', hidden: true });
+    this.preview.addEventListener('error', () => { this.preview.hidden = true; });
+    this.el = h('div', { class: 'timeline', tabindex: '0' }, tools, this.svg, this.caption, this.preview);
     this.resize = new ResizeObserver(() => this.draw());
     this.resize.observe(this.el);
     this.onKey = (ev) => this.key(ev);
     document.addEventListener('keydown', this.onKey);
+  }
+
+  /** Shows clip r's picture above the pointer (it hides itself if the clip has none). */
+  showPreview(r, ev) {
+    const box = this.el.getBoundingClientRect();
+    this.preview.src = thumbUrl(r.id);
+    this.preview.dataset.id = r.id;
+    this.preview.style.left = `${Math.max(0, Math.min(box.width - 160, ev.clientX - box.left - 80))}px`;
+    this.preview.style.top = `${Math.max(0, ev.clientY - box.top - 110)}px`;
+    this.preview.hidden = false;
   }
 
   destroy() {
@@ -173,6 +187,8 @@ export class Timeline {
           ? s('text', { class: 'tl-kinds', x: x0 + Math.max(pre, 0) + 4, y: y + ROW - 14 }, kinds.map(kindLabel).join(' · '))
           : null);
       g.addEventListener('click', () => this.pick(r));
+      g.addEventListener('mouseenter', (ev) => this.showPreview(r, ev));
+      g.addEventListener('mouseleave', () => { this.preview.hidden = true; });
       parts.push(g);
     }
     this.svg.replaceChildren(...parts);

@@ -589,7 +589,46 @@ async function integrations(browser) {
   return out;
 }
 
-const SCENARIOS = { dashboard, integrations, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
+/** Pictures: clip thumbnails in the list and the timeline, the detector's card with a snapshot. */
+async function pictures(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await ctx.newPage();
+  watch(page, 'pictures');
+  await page.goto(`${base}/#/recordings`);
+  out.thumb_width = await until(page, 'a clip picture loaded', () => {
+    const img = document.querySelector('img.thumb');
+    return img && img.complete && img.naturalWidth > 0 && img.naturalWidth;
+  });
+  // The pointer onto a bar (the timeline redraws as clips come: move off and on until the
+  // picture shows).
+  for (let i = 0; i < 20 && !out.preview; i++) {
+    const box = await page.locator('.tl-clip .tl-bar').first().boundingBox();
+    await page.mouse.move(box.x - 40, box.y - 40);
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    out.preview = await page.waitForFunction(() => {
+      const p = document.querySelector('.tl-preview');
+      return p && !p.hidden && p.complete && p.naturalWidth > 0 && p.naturalWidth;
+    }, undefined, { timeout: 1500 }).then((hnd) => hnd.jsonValue(), () => null);
+  }
+  await shot(page, 'recordings-pictures');
+  await page.goto(`${base}/#/camera/yard`);
+  out.detect_state = await until(page, 'the detector card', () => {
+    const n = document.querySelector('.motion-now');
+    return n && n.closest('section') && !n.closest('section').hidden && n.textContent;
+  });
+  out.snapshot_width = await until(page, 'the snapshot', () => {
+    const img = document.querySelector('.detect-view img');
+    return img && img.complete && img.naturalWidth > 0 && img.naturalWidth;
+  });
+  out.saw_motion = await until(page, 'motion now', () =>
+    document.querySelector('.motion-now')?.dataset.motion === 'true', undefined, 40000);
+  await shot(page, 'camera-detect');
+  await ctx.close();
+  return out;
+}
+
+const SCENARIOS = { dashboard, integrations, pictures, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
 
 async function main() {
   if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`);

@@ -607,3 +607,43 @@ pub fn post_motion(addr: &str, camera: &str, body: &str) {
     let (st, _, b) = http(addr, "POST", &path, &[], body.as_bytes());
     assert_eq!(st, 202, "POST {path}: {}", String::from_utf8_lossy(&b));
 }
+
+/// Media for motion detection (tests/detect.rs, the UI test): a 640x360 15 fps H.264 clip of `secs` s: a grey scene with light sensor noise, through
+/// `filters` (an ffmpeg filter chain on `[bg]`, ending in `[out]`).
+pub fn motion_media(dir: &Path, name: &str, secs: f64, filters: &str) -> PathBuf {
+    let out = dir.join(format!("{name}.mp4"));
+    let graph = format!(
+        "color=c=0x707070:s=640x360:r=15:d={secs},format=yuv420p,noise=alls=4:allf=t[bg];\
+         color=c=white:s=60x60:r=15:d={secs},format=yuv420p[box];{filters}"
+    );
+    let st = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-filter_complex",
+            &graph,
+            "-map",
+            "[out]",
+        ])
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-g", "15", "-bf", "0",
+        ])
+        // A fixed GOP, as cameras send: no extra keyframes at x264's scene cuts (with the
+        // noise, every frame would be one).
+        .args(["-sc_threshold", "0"])
+        .args(["-pix_fmt", "yuv420p", "-movflags", "+faststart"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(st.success(), "ffmpeg made {name}");
+    out
+}
+
+/// The box crossing between `from` and `to` seconds at height `y`, from x = `x0` to `x1`.
+pub fn crossing(from: f64, to: f64, x0: f64, x1: f64) -> String {
+    let speed = (x1 - x0) / (to - from);
+    format!(
+        "[bg][box]overlay=x='if(between(t,{from},{to}),{x0}+(t-{from})*{speed},-200)':y=150[out]"
+    )
+}
