@@ -17,7 +17,7 @@ Needs ffmpeg and a release build (cargo build --release -p vigil).
 import argparse, os, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtsp_load import api, cpu_ns, mem_kib, wait_log  # noqa: E402
+from rtsp_load import api, measure, wait_log  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,15 +32,6 @@ def make_stream(path, every, secs=60):
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-filter_complex", graph, "-map", "[out]",
                     "-c:v", "libx264", "-preset", "veryfast", "-b:v", "500k", "-g", "15", "-bf", "0", "-sc_threshold", "0",
                     "-pix_fmt", "yuv420p", path], check=True)
-
-
-def measure(pids, window):
-    t0 = [cpu_ns(p) for p in pids]
-    start = time.monotonic()
-    time.sleep(window)
-    el = time.monotonic() - start
-    t1 = [cpu_ns(p) for p in pids]
-    return sum(b - a for a, b in zip(t0, t1)) / 1e9 / el * 100.0, sum(mem_kib(p)[0] for p in pids)
 
 
 def run_vigil(binary, stream, n, window, tmp, detect):
@@ -58,7 +49,7 @@ def run_vigil(binary, stream, n, window, tmp, detect):
     try:
         addr = wait_log(proc, log, r"status page on http://(\S+)").group(1)
         time.sleep(5)  # warm up: streams up, pre-buffers full, decoders started
-        cpu, rss = measure([proc.pid], window)
+        cpu, rss, _ = measure([proc.pid], window)
         cams = api(addr, "GET", "/api/cameras")["cameras"]
         analysed = sum((c.get("detect") or {}).get("frames_analyzed", 0) for c in cams)
         events = sum((c.get("detect") or {}).get("events", 0) for c in cams)
@@ -75,7 +66,8 @@ def run_ffmpeg(stream, n, window):
              for _ in range(n)]
     try:
         time.sleep(3)
-        return measure([p.pid for p in procs], window)
+        cpu, rss, _ = measure([p.pid for p in procs], window)
+        return cpu, rss
     finally:
         for p in procs:
             p.terminate()

@@ -281,29 +281,12 @@ fn a_camera_with_detect_records_what_it_sees_with_its_pre_roll() {
     assert_eq!(st, 200);
     let (st, _, _) = common::http(&a, "GET", &thumb, &[], b"");
     assert_eq!(st, 404);
-    let left: Vec<_> = walk_jpgs(&dir.path().join("clips"))
+    let left: Vec<_> = common::files_under(&dir.path().join("clips"), "jpg")
         .into_iter()
         .filter(|j| !j.with_extension("mp4").exists())
         .collect();
     assert!(left.is_empty(), "pictures without their clip: {left:?}");
     run.stop();
-}
-
-/// Every `.jpg` under `dir`.
-fn walk_jpgs(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "jpg") {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// A JPEG's size and the share of its pixels that are near white (ffmpeg decodes it to grey).

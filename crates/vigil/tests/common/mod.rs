@@ -380,6 +380,11 @@ pub fn poll_until<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<
 
 /// Every `.mp4` under `dir`, sorted.
 pub fn mp4s_under(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir, "mp4")
+}
+
+/// Every file named `*.EXT` under `dir`, sorted.
+pub fn files_under(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out = vec![];
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -387,7 +392,7 @@ pub fn mp4s_under(dir: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "mp4") {
+            } else if p.extension().is_some_and(|x| x == ext) {
                 out.push(p);
             }
         }
