@@ -152,6 +152,11 @@ impl Thumbnailer {
         let thread = std::thread::Builder::new()
             .name("thumbs".into())
             .spawn(move || {
+                // Below the cameras: a burst of pictures must not delay a pre-roll's write.
+                // SAFETY: setpriority on this thread's own id; no memory is involved.
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+                }
                 while let Ok(job) = rx.recv() {
                     match picture(&job.params, &job.packets, THUMB_WIDTH)
                         .and_then(|j| write_atomic(&job.out, &j).map_err(|e| e.to_string()))
@@ -162,6 +167,13 @@ impl Thumbnailer {
                             f.fetch_add(1, Ordering::Relaxed)
                         }
                     };
+                    drop(job);
+                    // A decoder's frames are megabytes; give them back to the system rather
+                    // than keep them in this thread's heap between pictures (docs/detection.md).
+                    // SAFETY: malloc_trim only releases free memory of the allocator.
+                    unsafe {
+                        libc::malloc_trim(0);
+                    }
                 }
             })?;
         Ok(Thumbnailer {
