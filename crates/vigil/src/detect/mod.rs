@@ -132,10 +132,13 @@ impl Detector {
 
     /// Offers a stream event (never blocks). Audio is not wanted.
     pub fn offer(&self, ev: &SourceEvent) {
+        // Audio, half of a camera's packets, is turned away before any lock.
+        if matches!(ev, SourceEvent::Packet(p) if p.track != TrackKind::Video) {
+            return;
+        }
         let tx = lock(&self.tx);
         let Some(tx) = tx.as_ref() else { return };
         let ev = match ev {
-            SourceEvent::Packet(p) if p.track != TrackKind::Video => return,
             SourceEvent::Packet(p) => {
                 if self.behind.load(Ordering::Relaxed) {
                     if !p.keyframe {
