@@ -404,64 +404,17 @@ pub struct CameraEntry {
 }
 
 impl CameraEntry {
-    /// The `detect*` keys, checked; `None` when `detect` is off.
-    fn detect_config(
-        &self,
-        prefix: &str,
-    ) -> Result<Option<crate::detect::DetectConfig>, ConfigError> {
-        let key = |f: &str| format!("{prefix}{f}");
-        let mut params = crate::detect::model::Params::default();
-        if let Some(t) = self.detect_threshold {
-            if !(1..=255).contains(&t) {
-                return Err(invalid(
-                    key("detect_threshold"),
-                    format!("must be between 1 and 255 (got {t})"),
-                ));
-            }
-            params.threshold = t as u8;
+    /// The `detect*` keys as written.
+    fn detect_keys(&self) -> crate::detect::DetectKeys {
+        crate::detect::DetectKeys {
+            detect: self.detect,
+            detect_url: self.detect_url.clone(),
+            detect_threshold: self.detect_threshold,
+            detect_min_area: self.detect_min_area,
+            detect_min_secs: self.detect_min_secs,
+            detect_zones: self.detect_zones.clone(),
+            detect_masks: self.detect_masks.clone(),
         }
-        if let Some(a) = self.detect_min_area {
-            if !(a.is_finite() && (0.0..=100.0).contains(&a)) {
-                return Err(invalid(
-                    key("detect_min_area"),
-                    format!("must be a percentage between 0 and 100 (got {a})"),
-                ));
-            }
-            params.min_area = a;
-        }
-        if let Some(m) = self.detect_min_secs {
-            if !(m.is_finite() && (0.0..=60.0).contains(&m)) {
-                return Err(invalid(
-                    key("detect_min_secs"),
-                    format!("must be between 0 and 60 seconds (got {m})"),
-                ));
-            }
-            params.min_secs = m;
-        }
-        crate::detect::zones::validate(&key("detect_zones"), &self.detect_zones)
-            .map_err(|m| invalid(key("detect_zones"), m))?;
-        crate::detect::zones::validate(&key("detect_masks"), &self.detect_masks)
-            .map_err(|m| invalid(key("detect_masks"), m))?;
-        if let Some(u) = &self.detect_url {
-            if !["rtsp://", "file:"].iter().any(|p| u.starts_with(p)) {
-                return Err(invalid(
-                    key("detect_url"),
-                    format!(
-                        "must start with rtsp:// or file: (got {:?})",
-                        crate::util::redact_url(u)
-                    ),
-                ));
-            }
-        }
-        if !self.detect {
-            return Ok(None);
-        }
-        Ok(Some(crate::detect::DetectConfig {
-            url: self.detect_url.clone(),
-            params,
-            zones: self.detect_zones.clone(),
-            masks: self.detect_masks.clone(),
-        }))
     }
 }
 
@@ -500,6 +453,8 @@ pub struct CameraConfig {
     pub settings: RecordingSettings,
     /// `detect = true`: vigil's own motion detection.
     pub detect: Option<crate::detect::DetectConfig>,
+    /// The `detect*` keys `detect` comes from (the API shows and changes them).
+    pub detect_keys: crate::detect::DetectKeys,
 }
 
 /// The validated configuration.
@@ -643,7 +598,10 @@ impl Config {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let settings = c.recording.apply(defaults.clone(), &prefix)?;
-            let detect = c.detect_config(&prefix)?;
+            let detect_keys = c.detect_keys();
+            let detect = detect_keys
+                .check(&prefix)
+                .map_err(|b| invalid(b.key, b.message))?;
             cameras.push(CameraConfig {
                 name: name.to_owned(),
                 url: c.url,
@@ -655,6 +613,7 @@ impl Config {
                 max_age_days: c.max_age_days,
                 settings,
                 detect,
+                detect_keys,
             });
         }
         let clips_root = raw

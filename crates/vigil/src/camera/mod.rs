@@ -79,6 +79,9 @@ pub enum CameraMsg {
         received: std::time::Instant,
     },
     Configure(RecordingSettings),
+    /// The pre-buffer keeps this much more than its pre-roll (a detector's delay:
+    /// `crate::detect::lead`).
+    Lead(Duration),
     Shutdown,
 }
 
@@ -323,6 +326,7 @@ fn worker(
                         tracing::warn!(camera = %p.name(), "settings refused: {e}");
                     }
                 }
+                CameraMsg::Lead(lead) => p.buffer().set_lead(lead),
                 CameraMsg::Shutdown => {
                     p.shutdown(now);
                     stop = true;

@@ -33,6 +33,7 @@ use vigil_core::time::Time;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_event_kinds.sql"),
+    include_str!("../../migrations/0003_detect_settings.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

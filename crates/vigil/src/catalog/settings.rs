@@ -118,4 +118,46 @@ impl Catalog {
         let stored: StoredSettings = serde_json::from_str(&json).map_err(|e| bad(e.to_string()))?;
         stored.apply(base).map(Some).map_err(bad)
     }
+
+    /// Saves a camera's detection keys (the API's); they replace the config file's at start.
+    pub fn save_detect(&self, camera: &str, keys: &crate::detect::DetectKeys) -> Result<()> {
+        let json = serde_json::to_string(keys).map_err(|e| CatalogError::BadSettings {
+            camera: camera.to_owned(),
+            message: e.to_string(),
+        })?;
+        let conn = self.conn();
+        let cam = camera_id(&conn, camera)?;
+        conn.execute(
+            "INSERT INTO camera_detect (camera_id, settings, updated_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(camera_id) DO UPDATE SET settings = excluded.settings, \
+             updated_at = excluded.updated_at",
+            params![cam, json, now_micros()],
+        )?;
+        Ok(())
+    }
+
+    /// The detection keys last saved through the API for `camera`, checked.
+    pub fn load_detect(&self, camera: &str) -> Result<Option<crate::detect::DetectKeys>> {
+        let json: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT s.settings FROM camera_detect s JOIN camera c ON c.id = s.camera_id \
+                 WHERE c.name = ?1",
+                [camera],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        let bad = |message: String| CatalogError::BadSettings {
+            camera: camera.to_owned(),
+            message,
+        };
+        let keys: crate::detect::DetectKeys =
+            serde_json::from_str(&json).map_err(|e| bad(e.to_string()))?;
+        keys.check("")
+            .map_err(|b| bad(format!("{}: {}", b.key, b.message)))?;
+        Ok(Some(keys))
+    }
 }

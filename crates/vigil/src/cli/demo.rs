@@ -101,6 +101,7 @@ pub fn demo_config(opts: &DemoOptions) -> anyhow::Result<Config> {
             max_age_days: None,
             settings: demo_settings(),
             detect: None,
+            detect_keys: Default::default(),
         });
     }
     Ok(Config {

@@ -13,6 +13,7 @@
 //! is counted from there, not from when the analysis finished.
 
 pub mod decode;
+pub mod keys;
 pub mod model;
 pub mod zones;
 
@@ -29,6 +30,7 @@ use vigil_core::time::{Clock, Time};
 use crate::camera::{CameraMsg, CameraTx};
 use crate::ingest::SourceEvent;
 use decode::{analysis_size, H264};
+pub use keys::DetectKeys;
 use model::{Change, Model, Params};
 pub use zones::Polygon;
 
@@ -95,6 +97,8 @@ pub struct Detector {
     params: Mutex<Option<Arc<vigil_core::packet::StreamParams>>>,
     skipped: AtomicU64,
     stats: Arc<Mutex<DetectStats>>,
+    /// New settings for the thread to take before its next event.
+    pending: Arc<Mutex<Option<DetectConfig>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -116,16 +120,19 @@ impl Detector {
             ..Default::default()
         }));
         let s = stats.clone();
+        let pending = Arc::new(Mutex::new(None));
+        let p = pending.clone();
         let n = name.to_owned();
         let thread = std::thread::Builder::new()
             .name(format!("detect-{name}"))
-            .spawn(move || run(&n, cfg, rx, camera, &*clock, &s))?;
+            .spawn(move || run(&n, cfg, rx, camera, &*clock, &s, &p))?;
         Ok(Arc::new(Detector {
             tx: Mutex::new(Some(tx)),
             behind: AtomicBool::new(false),
             params: Mutex::new(None),
             skipped: AtomicU64::new(0),
             stats,
+            pending,
             thread: Mutex::new(Some(thread)),
         }))
     }
@@ -171,6 +178,12 @@ impl Detector {
             }
             Err(TrySendError::Disconnected(_)) => {}
         }
+    }
+
+    /// New settings (thresholds, zones, masks), taken with the next frame. The stream stays:
+    /// another `url` needs a new detector.
+    pub fn reconfigure(&self, cfg: DetectConfig) {
+        *lock(&self.pending) = Some(cfg);
     }
 
     pub fn stats(&self) -> DetectStats {
@@ -239,6 +252,15 @@ impl Analyzer {
         self.last_analysis = None;
         self.full_until = None;
         self.model.as_mut().and_then(|m| m.reset(secs(now)))
+    }
+
+    /// New settings (the API), from the next frame on; the stream it decodes stays.
+    pub fn reconfigure(&mut self, cfg: DetectConfig) {
+        if let Some(m) = self.model.as_mut() {
+            m.reconfigure(cfg.params.clone(), &cfg.zones, &cfg.masks);
+        }
+        info!(camera = %self.name, "motion detection settings changed");
+        self.cfg = cfg;
     }
 
     /// Takes one stream event (`now`: the monotonic clock, for a loss).
@@ -369,6 +391,7 @@ fn run(
     camera: CameraTx,
     clock: &dyn Clock,
     stats: &Mutex<DetectStats>,
+    pending: &Mutex<Option<DetectConfig>>,
 ) {
     let mut a = Analyzer::new(name, cfg);
     let send = |change: Change| {
@@ -383,6 +406,9 @@ fn run(
         });
     };
     while let Ok(ev) = rx.recv() {
+        if let Some(cfg) = lock(pending).take() {
+            a.reconfigure(cfg);
+        }
         if let Some(c) = a.on_event(ev, clock.monotonic()) {
             send(c);
         }

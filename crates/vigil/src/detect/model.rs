@@ -133,6 +133,14 @@ impl Model {
         self.params = p;
     }
 
+    /// New settings and zones, applied from the next frame; the background and each pixel's
+    /// noise stay learned. Motion that is on goes on (it ends by the new rules).
+    pub fn reconfigure(&mut self, p: Params, zones: &[Polygon], masks: &[Polygon]) {
+        self.params = p;
+        self.counted = raster(self.w, self.h, zones, masks);
+        self.counted_n = self.counted.iter().filter(|c| **c).count();
+    }
+
     /// Forgets the background (a new stream): the next frame starts it again. Motion that was
     /// on is ended at `t`.
     pub fn reset(&mut self, t: f64) -> Option<Change> {

@@ -4,19 +4,19 @@
 /// A polygon: at least three `[x, y]` points, each coordinate in 0..1.
 pub type Polygon = Vec<[f64; 2]>;
 
-/// Checks the polygons of key `key`: at least 3 points each, coordinates in 0..1.
-pub fn validate(key: &str, polys: &[Polygon]) -> Result<(), String> {
+/// Checks polygons: at least 3 points each, coordinates in 0..1.
+pub fn validate(polys: &[Polygon]) -> Result<(), String> {
     for (i, p) in polys.iter().enumerate() {
         if p.len() < 3 {
             return Err(format!(
-                "{key}[{i}]: a polygon needs at least 3 points (got {})",
+                "polygon [{i}] needs at least 3 points (got {})",
                 p.len()
             ));
         }
         for (j, [x, y]) in p.iter().enumerate() {
             if !(0.0..=1.0).contains(x) || !(0.0..=1.0).contains(y) {
                 return Err(format!(
-                    "{key}[{i}][{j}]: coordinates must be between 0 and 1 (got [{x}, {y}])"
+                    "point [{i}][{j}]: coordinates must be between 0 and 1 (got [{x}, {y}])"
                 ));
             }
         }
@@ -78,10 +78,10 @@ mod tests {
 
     #[test]
     fn bad_polygons_say_where() {
-        assert!(validate("detect_masks", &[left_half()]).is_ok());
-        let e = validate("detect_masks", &[vec![[0.0, 0.0], [1.0, 1.0]]]).unwrap_err();
-        assert!(e.starts_with("detect_masks[0]: "), "{e}");
-        let e = validate("detect_zones", &[vec![[0.0, 0.0], [1.5, 0.0], [0.0, 1.0]]]).unwrap_err();
-        assert!(e.starts_with("detect_zones[0][1]: "), "{e}");
+        assert!(validate(&[left_half()]).is_ok());
+        let e = validate(&[vec![[0.0, 0.0], [1.0, 1.0]]]).unwrap_err();
+        assert!(e.starts_with("polygon [0] needs at least 3 points"), "{e}");
+        let e = validate(&[vec![[0.0, 0.0], [1.5, 0.0], [0.0, 1.0]]]).unwrap_err();
+        assert!(e.starts_with("point [0][1]: "), "{e}");
     }
 }

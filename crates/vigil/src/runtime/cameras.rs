@@ -138,6 +138,8 @@ pub struct Camera {
     runners: Mutex<Vec<(&'static str, Runner)>>,
     /// Its motion detector (`detect = true`).
     detector: Option<Arc<crate::detect::Detector>>,
+    /// Its `detect*` keys now (changed live through the API).
+    detect_keys: Mutex<crate::detect::DetectKeys>,
 }
 
 impl Camera {
@@ -153,6 +155,10 @@ impl Camera {
     }
     pub fn settings(&self) -> RecordingSettings {
         self.worker.settings()
+    }
+    /// Its `detect*` keys, as they are now.
+    pub fn detect_keys(&self) -> crate::detect::DetectKeys {
+        lock(&self.detect_keys).clone()
     }
     /// What its motion detector does (`None` without `detect = true`).
     pub fn detect_stats(&self) -> Option<crate::detect::DetectStats> {
@@ -391,6 +397,48 @@ impl CameraSet {
         Ok(())
     }
 
+    /// Saves a camera's detection keys (checked by the caller) and applies them: thresholds,
+    /// zones and masks live, from the detector's next frame; turning detection on or off or
+    /// another detect stream restarts the camera (its clip, if one is open, is closed and
+    /// motion that goes on opens the next).
+    pub fn configure_detect(
+        &self,
+        name: &str,
+        keys: crate::detect::DetectKeys,
+    ) -> Result<(), CameraSetError> {
+        let _busy = self.claim(name);
+        let cam = self
+            .get(name)
+            .ok_or_else(|| CameraSetError::NotFound(name.to_owned()))?;
+        self.env
+            .catalog
+            .save_detect(name, &keys)
+            .map_err(|source| CameraSetError::Save {
+                name: name.to_owned(),
+                source,
+            })?;
+        let restart = cam.detect_keys().needs_restart(&keys);
+        match keys.check("") {
+            Ok(Some(d)) if !restart => {
+                if let Some(det) = &cam.detector {
+                    cam.worker.send(CameraMsg::Lead(crate::detect::lead(&d)));
+                    det.reconfigure(d);
+                }
+                *lock(&cam.detect_keys) = keys;
+                Ok(())
+            }
+            Ok(None) if !restart => {
+                *lock(&cam.detect_keys) = keys;
+                Ok(())
+            }
+            _ => {
+                let (cfg, at) = self.stop_claimed(name)?;
+                // The saved keys are applied by the start.
+                self.start_claimed(cfg, Some(at))
+            }
+        }
+    }
+
     /// Refuses new starts and stops every camera: all sources and event clients are told at
     /// once and get [`STOP_GRACE`] together, then every worker closes its clip. Blocks.
     pub fn stop_all(&self) {
@@ -414,9 +462,19 @@ impl CameraSet {
         }
     }
 
-    fn spawn(&self, cfg: CameraConfig) -> anyhow::Result<Camera> {
+    fn spawn(&self, mut cfg: CameraConfig) -> anyhow::Result<Camera> {
         let env = &self.env;
         env.catalog.camera_id(&cfg.name)?;
+        // Detection settings saved through the API replace the config file's.
+        match env.catalog.load_detect(&cfg.name) {
+            Ok(Some(keys)) => {
+                info!(camera = %cfg.name, "using the detection settings saved through the API");
+                cfg.detect = keys.check("").unwrap_or(None);
+                cfg.detect_keys = keys;
+            }
+            Ok(None) => {}
+            Err(e) => warn!(camera = %cfg.name, "ignoring saved detection settings: {e}"),
+        }
         // Settings saved through the API outlive the config file's.
         let settings = match env.catalog.load_settings(&cfg.name, &cfg.settings) {
             Ok(Some(s)) => {
@@ -596,7 +654,6 @@ impl CameraSet {
             }
         };
         Ok(Camera {
-            config: cfg,
             worker,
             ingest,
             onvif,
@@ -607,6 +664,12 @@ impl CameraSet {
             stop_flag,
             runners: Mutex::new(runners),
             detector,
+            detect_keys: Mutex::new(cfg.detect_keys.clone()),
+            config: cfg,
         })
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

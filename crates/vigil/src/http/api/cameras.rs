@@ -194,6 +194,35 @@ pub async fn set_config(
     Ok(Json(config_json(&name, &new)))
 }
 
+/// `GET /api/cameras/{camera}/detect`: the camera's `detect*` keys (defaults filled in).
+pub async fn get_detect(
+    State(app): State<Http>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let cam = camera(&app, &name)?;
+    Ok(Json(cam.detect_keys().json(&name)))
+}
+
+/// `POST /api/cameras/{camera}/detect`: a partial update of those keys, saved in the catalog
+/// and applied (docs/detection.md, "Settings"); 400 naming the field when one is wrong.
+pub async fn set_detect(
+    State(app): State<Http>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let cam = camera(&app, &name)?;
+    let map = json_object(&body)?;
+    let keys = cam
+        .detect_keys()
+        .update(&map)
+        .map_err(|b| ApiError::bad_request(format!("{}: {}", b.key, b.message)))?;
+    let (rt, n, k) = (app.rt.clone(), name.clone(), keys.clone());
+    tokio::task::spawn_blocking(move || rt.cameras().configure_detect(&n, k))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Json(keys.json(&name)))
+}
+
 /// `POST /api/cameras/{camera}/restart`: stops the camera (its clip closed, its ONVIF
 /// subscription ended) and starts it again with the same configuration; the other cameras
 /// keep recording. Answers once it is running again.

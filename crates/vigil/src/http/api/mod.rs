@@ -82,6 +82,10 @@ pub fn router(app: Http) -> Router<Http> {
         .route("/api/cameras", get(cameras::list))
         .route("/api/cameras/{camera}/motion", post(cameras::motion))
         .route("/api/cameras/{camera}/restart", post(cameras::restart))
+        .route(
+            "/api/cameras/{camera}/detect",
+            get(cameras::get_detect).post(cameras::set_detect),
+        )
         .route("/api/cameras/{camera}/live.mp4", get(cameras::live))
         .route("/api/cameras/{camera}/live.ws", get(live_ws::live_ws))
         .route(
