@@ -602,7 +602,8 @@ fn clip_pictures_show_in_the_list_and_timeline_and_the_detector_on_its_camera() 
     );
     let cfg = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\n[defaults]\npre_buffer_secs = 2\npost_buffer_secs = 1\n\
-         [[camera]]\nname = \"yard\"\nurl = \"file:{f}\"\ndetect = true\n",
+         [[camera]]\nname = \"yard\"\nurl = \"file:{f}\"\ndetect = true\n\
+         [[camera]]\nname = \"gate\"\nurl = \"file:{f}\"\n",
         d = dir.path().display(),
         f = f.display()
     );
@@ -636,6 +637,27 @@ fn clip_pictures_show_in_the_list_and_timeline_and_the_detector_on_its_camera() 
     assert_eq!(v["preview"], 320, "{v}");
     assert_eq!(v["snapshot_width"], 640, "{v}");
     assert_eq!(v["saw_motion"], true, "{v}");
-    assert_screenshots(&["recordings-pictures", "camera-detect"]);
+    // Detection turned on for gate from its page, with the mask drawn over its left half.
+    assert_eq!(v["gate_picture"], 640, "{v}");
+    assert_eq!(v["draft_points"], 4, "{v}");
+    assert_eq!(v["masks_drawn"], 1, "{v}");
+    let d = &v["gate_detect"];
+    assert_eq!(d["detect"], true, "{v}");
+    assert_eq!(d["detect_min_secs"], 0.4, "{v}");
+    let mask = d["detect_masks"][0].as_array().unwrap();
+    assert_eq!(mask.len(), 4, "{v}");
+    for (p, [x, y]) in mask.iter().zip([[0.02, 0.02], [0.5, 0.02], [0.5, 0.98], [0.02, 0.98]]) {
+        let (px, py) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
+        assert!((px - x).abs() < 0.01 && (py - y).abs() < 0.01, "{p} vs [{x}, {y}]: {v}");
+    }
+    assert!(v["gate_detector"].is_string(), "{v}");
+    assert!(
+        v["threshold_error"]
+            .as_str()
+            .unwrap()
+            .contains("between 1 and 255"),
+        "{v}"
+    );
+    assert_screenshots(&["recordings-pictures", "camera-detect", "camera-detect-settings"]);
     run.stop();
 }

@@ -10,6 +10,7 @@ import {
   ago, badge, card, errorLine, facts, fmtBytes, fmtSecs, fmtTime, h, KINDS, kindBadges, kindLabel, poll,
   setBadge, setText,
 } from './dom.js';
+import { detectSettings } from './detect.js';
 import * as history from './history.js';
 import { liveView } from './live.js';
 
@@ -168,6 +169,7 @@ export function mount(main, [rawName]) {
   const detectCard = card('Motion detection', h('p', { class: 'motion-now', role: 'status' }), overlay, detectFacts);
   detectCard.hidden = true;
   let snapAt = 0;
+  const detectForm = detectSettings(name);
   const { form, fill } = settingsForm(name, (cfg) => {
     window_ = cfg.pre_buffer_secs;
     draw();
@@ -196,7 +198,8 @@ export function mount(main, [rawName]) {
     h('section', { class: 'card live-card' }, view.el,
       h('div', { class: 'actions' }, sound, h('a', { href: '#/live', text: 'All cameras live →' }))),
     h('div', { class: 'columns' },
-      h('div', {}, card('Motion recording', form), card('Now', live), detectCard),
+      h('div', {}, card('Motion recording', form), card('Now', live), detectCard,
+        card('Detection settings', detectForm.form)),
       h('div', {},
         card('Pre-buffer fill over time', bytesChart.el, secsChart.el),
         card('Pre-buffer', bufferFacts),
@@ -218,6 +221,7 @@ export function mount(main, [rawName]) {
     const cfg = await api(`/api/motion_recording/config/${enc(name)}`);
     window_ = cfg.pre_buffer_secs;
     fill(cfg);
+    await detectForm.load();
   }
 
   async function loadLive() {

@@ -40,6 +40,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/ui/dashboard.js"),
     ),
     ("camera.js", JS, include_bytes!("../../assets/ui/camera.js")),
+    ("detect.js", JS, include_bytes!("../../assets/ui/detect.js")),
     (
         "recordings.js",
         JS,

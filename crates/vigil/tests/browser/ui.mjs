@@ -624,6 +624,43 @@ async function pictures(browser) {
   out.saw_motion = await until(page, 'motion now', () =>
     document.querySelector('.motion-now')?.dataset.motion === 'true', undefined, 40000);
   await shot(page, 'camera-detect');
+
+  // Another camera, detection off: turned on from its page with a mask drawn over the left half
+  // of its picture (four clicks and "Close polygon").
+  await page.goto(`${base}/#/camera/gate`);
+  await until(page, 'the detection form loaded', () => document.querySelector('#d-detect_threshold')?.value === '20');
+  out.gate_picture = await until(page, 'the picture to draw on', () => {
+    const img = document.querySelector('.zone-board img');
+    return img && img.complete && img.naturalWidth > 0 && img.naturalWidth;
+  });
+  await page.check('#d-detect');
+  // Positions relative to the board at each click (the cards above it change height as they
+  // refresh).
+  const board = page.locator('.zone-board');
+  const size = await board.boundingBox();
+  for (const [x, y] of [[0.02, 0.02], [0.5, 0.02], [0.5, 0.98], [0.02, 0.98]]) {
+    await board.click({ position: { x: x * size.width, y: y * size.height } });
+  }
+  out.draft_points = await page.$$eval('.zone-svg circle.draft', (c) => c.length);
+  await page.click('#zone-close');
+  out.masks_drawn = await page.$$eval('.zone-svg polygon.mask', (p) => p.length);
+  await page.fill('#d-detect_min_secs', '0.4');
+  await page.click('form.detect-settings button[type=submit]');
+  await until(page, 'Saved (detection)', () =>
+    (document.querySelector('.detect-settings .form-status')?.textContent || '').startsWith('Saved'), undefined, 30000);
+  out.gate_detect = await apiGet('/api/cameras/gate/detect');
+  out.gate_detector = await until(page, 'the detector card on gate', () => {
+    const n = document.querySelector('.motion-now');
+    return n && !n.closest('section').hidden && n.textContent;
+  });
+  await shot(page, 'camera-detect-settings');
+
+  // A refused value is shown at its field.
+  expected.push({ status: 400, url: '/api/cameras/gate/detect' });
+  await page.fill('#d-detect_threshold', '0');
+  await page.click('form.detect-settings button[type=submit]');
+  out.threshold_error = await until(page, 'the error at detect_threshold', () =>
+    document.querySelector('[data-field="detect_threshold"] .field-error')?.textContent);
   await ctx.close();
   return out;
 }
