@@ -13,7 +13,7 @@ use vigil_onvif::xml::{self, escape, ns, Element};
 
 use crate::dialect::{AXIS_EVENT_NS, PELCO_WSA_NS};
 use crate::server::{check_auth, response, Dropped, Reply};
-use crate::{Shared, State, Sub, Vendor};
+use crate::{Shared, SimConfig, State, Sub, Vendor};
 
 /// A whole reply envelope in the vendor's style.
 pub(crate) fn envelope(vendor: Vendor, header: &str, body: &str) -> String {
@@ -143,9 +143,30 @@ fn sync_op(shared: &Shared, op: Op, first: &Element, path: &str, header: Option<
         Op::GetSystemDateAndTime => ok(system_date_and_time(now)),
         Op::GetCapabilities => ok(capabilities(&shared.base_url, vendor)),
         Op::GetServices => ok(services(&shared.base_url, vendor)),
-        Op::GetProfiles => ok(PROFILES.to_string()),
+        Op::GetProfiles => ok(profiles(&st.cfg)),
         Op::GetStreamUri => {
-            let uri = escape(&st.cfg.rtsp_url);
+            let token = first
+                .child(ns::TRT, "ProfileToken")
+                .map(|t| t.text_trimmed().to_string())
+                .unwrap_or_default();
+            let url = match (&st.cfg.sub_rtsp_url, token.as_str()) {
+                (Some(sub), "Profile_2") => sub.clone(),
+                (_, "Profile_1") => st.cfg.rtsp_url.clone(),
+                _ => {
+                    drop(st);
+                    return Next::Reply(
+                        400,
+                        fault_envelope(
+                            vendor,
+                            "Sender",
+                            &["ter:InvalidArgVal", "ter:NoProfile"],
+                            "no such profile",
+                            "",
+                        ),
+                    );
+                }
+            };
+            let uri = escape(&url);
             drop(st);
             shared.count(|c| c.stream_uri_requests += 1);
             ok(format!("<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>{uri}</tt:Uri><tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>"))
@@ -266,12 +287,30 @@ fn services(base: &str, v: Vendor) -> String {
     )
 }
 
-const PROFILES: &str = concat!(
-    "<trt:GetProfilesResponse>",
-    "<trt:Profiles token=\"Profile_1\" fixed=\"true\"><tt:Name>mainStream</tt:Name></trt:Profiles>",
-    "<trt:Profiles token=\"Profile_2\" fixed=\"true\"><tt:Name>subStream</tt:Name></trt:Profiles>",
-    "</trt:GetProfilesResponse>"
-);
+/// A profile as Hikvision and most others write it (abridged: the encoder's name, encoding and
+/// resolution are what clients read).
+fn profile(token: &str, name: &str, w: u32, h: u32) -> String {
+    format!(
+        "<trt:Profiles token=\"{token}\" fixed=\"true\"><tt:Name>{name}</tt:Name>\
+         <tt:VideoSourceConfiguration token=\"VideoSourceToken\"><tt:Name>VideoSourceConfig</tt:Name><tt:UseCount>2</tt:UseCount><tt:SourceToken>VideoSource_1</tt:SourceToken><tt:Bounds x=\"0\" y=\"0\" width=\"1920\" height=\"1080\"/></tt:VideoSourceConfiguration>\
+         <tt:VideoEncoderConfiguration token=\"VideoEncoder_{token}\"><tt:Name>VideoEncoder_{token}</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>H264</tt:Encoding>\
+         <tt:Resolution><tt:Width>{w}</tt:Width><tt:Height>{h}</tt:Height></tt:Resolution><tt:Quality>3</tt:Quality>\
+         <tt:RateControl><tt:FrameRateLimit>15</tt:FrameRateLimit><tt:EncodingInterval>1</tt:EncodingInterval><tt:BitrateLimit>1024</tt:BitrateLimit></tt:RateControl>\
+         <tt:H264><tt:GovLength>15</tt:GovLength><tt:H264Profile>Main</tt:H264Profile></tt:H264></tt:VideoEncoderConfiguration></trt:Profiles>"
+    )
+}
+
+fn profiles(cfg: &SimConfig) -> String {
+    let sub = cfg
+        .sub_rtsp_url
+        .as_ref()
+        .map(|_| profile("Profile_2", "subStream", 640, 360))
+        .unwrap_or_default();
+    format!(
+        "<trt:GetProfilesResponse>{}{sub}</trt:GetProfilesResponse>",
+        profile("Profile_1", "mainStream", 1920, 1080)
+    )
+}
 
 fn grant(st: &State, now: Time, requested: Option<Time>) -> Time {
     let max = now.plus(st.cfg.max_termination);

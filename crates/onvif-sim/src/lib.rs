@@ -64,8 +64,11 @@ pub struct SimConfig {
     pub max_pull_timeout: Duration,
     /// WS-Security `Created` further than this from the camera's clock is refused.
     pub created_tolerance: Duration,
-    /// What GetStreamUri answers.
+    /// What GetStreamUri answers for the main profile (`Profile_1`, 1920x1080 H.264).
     pub rtsp_url: String,
+    /// A sub-stream profile (`Profile_2`, 640x360 H.264) and its URL; `None`: the camera has
+    /// only the main profile.
+    pub sub_rtsp_url: Option<String>,
     /// Overrides the vendor's motion topics.
     pub motion_topics: Option<Vec<TopicSpec>>,
 }
@@ -82,6 +85,7 @@ impl SimConfig {
             max_pull_timeout: Duration::from_secs(60),
             created_tolerance: Duration::from_secs(300),
             rtsp_url: "rtsp://127.0.0.1:8554/stream".into(),
+            sub_rtsp_url: None,
             motion_topics: None,
         }
     }

@@ -316,7 +316,7 @@ impl Session {
         Ok((offset_ms, addrs))
     }
 
-    async fn stream_uri(&mut self, media: &str) -> Result<String, Error> {
+    async fn profiles(&mut self, media: &str) -> Result<Vec<ops::MediaProfile>, Error> {
         let r = self
             .call(
                 Op::GetProfiles,
@@ -326,23 +326,34 @@ impl Session {
                 Duration::ZERO,
             )
             .await?;
-        let token = ops::parse_profiles(&r.body)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Unexpected {
-                op: Op::GetProfiles.name(),
-                what: "no media profile".into(),
-            })?;
+        ops::parse_profiles(&r.body)
+    }
+
+    async fn uri_of(&mut self, media: &str, token: &str) -> Result<String, Error> {
         let r = self
             .call(
                 Op::GetStreamUri,
                 media,
-                &ops::get_stream_uri(&token),
+                &ops::get_stream_uri(token),
                 &[],
                 Duration::ZERO,
             )
             .await?;
         ops::parse_stream_uri(&r.body)
+    }
+
+    async fn stream_uri(&mut self, media: &str) -> Result<String, Error> {
+        let token = self
+            .profiles(media)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Unexpected {
+                op: Op::GetProfiles.name(),
+                what: "no media profile".into(),
+            })?
+            .token;
+        self.uri_of(media, &token).await
     }
 
     async fn try_events(&mut self, events: &str, report: &mut ProbeReport) -> Result<(), Error> {
@@ -428,6 +439,40 @@ pub async fn probe(cfg: &CameraConfig, clock: Arc<dyn Clock>) -> Result<ProbeRep
         None => report.events_error = Some(Error::NoService("event").to_string()),
     }
     Ok(report)
+}
+
+/// The RTSP URL of the camera's sub-stream (the smallest H.264 profile after the first:
+/// [`ops::sub_stream`]), for motion detection; `None` when it has no such profile.
+pub async fn sub_stream_uri(
+    cfg: &CameraConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<Option<(ops::MediaProfile, String)>, Error> {
+    let mut s = Session::new(cfg, clock);
+    let (_, addrs) = s.discover().await?;
+    let media = addrs.media.ok_or(Error::NoService("media"))?;
+    let profiles = s.profiles(&media).await?;
+    let Some(sub) = ops::sub_stream(&profiles).cloned() else {
+        return Ok(None);
+    };
+    let uri = s.uri_of(&media, &sub.token).await?;
+    Ok(Some((sub, uri)))
+}
+
+/// Every media profile of the camera with its RTSP URL (or why there is none), for discovery.
+pub async fn profiles_with_uris(
+    cfg: &CameraConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<Vec<(ops::MediaProfile, Result<String, Error>)>, Error> {
+    let mut s = Session::new(cfg, clock);
+    let (_, addrs) = s.discover().await?;
+    let media = addrs.media.ok_or(Error::NoService("media"))?;
+    let profiles = s.profiles(&media).await?;
+    let mut out = Vec::with_capacity(profiles.len());
+    for p in profiles {
+        let uri = s.uri_of(&media, &p.token).await;
+        out.push((p, uri));
+    }
+    Ok(out)
 }
 
 /// The RTSP URL of the camera's first media profile (GetProfiles + GetStreamUri), for cameras

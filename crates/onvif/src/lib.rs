@@ -34,10 +34,13 @@ pub mod time;
 pub mod topics;
 pub mod xml;
 
-pub use driver::{probe, run_events, stream_uri, CameraConfig, ProbeReport};
+pub use driver::{
+    probe, profiles_with_uris, run_events, stream_uri, sub_stream_uri, CameraConfig, ProbeReport,
+};
 pub use error::{Error, SoapFault, XmlError};
 pub use health::{Health, SubscriptionState};
 pub use kinds::{classify, Classified, KindMatcher, KindState, KindTopic};
 pub use notification::{parse_notifications, Item, NotificationMessage, PropertyOperation};
+pub use ops::MediaProfile;
 pub use pullpoint::{MotionEvent, PullPoint, PullPointConfig};
 pub use topics::{MotionMatcher, MotionTopic, TopicPath};

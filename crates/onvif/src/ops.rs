@@ -240,14 +240,71 @@ pub fn parse_services(body: &Element) -> Result<ServiceAddrs, Error> {
     Ok(out)
 }
 
-/// Profile tokens, in the camera's order (the first is the main stream).
-pub fn parse_profiles(body: &Element) -> Result<Vec<String>, Error> {
+/// A media profile: its token, name and what its video encoder sends (when it says).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MediaProfile {
+    pub token: String,
+    pub name: String,
+    /// `H264`, `H265`, `JPEG`, ... as the camera writes it.
+    pub encoding: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
+impl MediaProfile {
+    /// Pixels per picture, when the camera said.
+    pub fn pixels(&self) -> Option<u64> {
+        Some(u64::from(self.width?) * u64::from(self.height?))
+    }
+
+    /// Whether it sends H.264 (as far as the camera says).
+    pub fn is_h264(&self) -> bool {
+        self.encoding
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case("H264") || e.eq_ignore_ascii_case("H.264"))
+    }
+}
+
+/// The media profiles, in the camera's order (the first is the main stream).
+pub fn parse_profiles(body: &Element) -> Result<Vec<MediaProfile>, Error> {
     let r = expect(body, &[ns::TRT], "GetProfilesResponse", Op::GetProfiles)?;
     Ok(r.children
         .iter()
         .filter(|c| c.local == "Profiles")
-        .filter_map(|p| p.attr("token").map(str::to_string))
+        .filter_map(|p| {
+            let token = p.attr("token")?.to_string();
+            let enc = p.child(ns::TT, "VideoEncoderConfiguration");
+            let res = enc.and_then(|e| e.child(ns::TT, "Resolution"));
+            let num = |k: &str| {
+                res.and_then(|r| r.child_text(ns::TT, k))
+                    .and_then(|t| t.parse::<u32>().ok())
+                    .filter(|n| *n > 0)
+            };
+            Some(MediaProfile {
+                name: p.child_text(ns::TT, "Name").unwrap_or_default().to_string(),
+                encoding: enc
+                    .and_then(|e| e.child_text(ns::TT, "Encoding"))
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string),
+                width: num("Width"),
+                height: num("Height"),
+                token,
+            })
+        })
         .collect())
+}
+
+/// The profile a detector should decode: the smallest H.264 one that is not the first (the
+/// main stream), when the camera has one. Profiles that don't say their size or encoding are
+/// not chosen.
+pub fn sub_stream(profiles: &[MediaProfile]) -> Option<&MediaProfile> {
+    let main = profiles.first()?;
+    profiles
+        .iter()
+        .skip(1)
+        .filter(|p| p.is_h264() && p.pixels().is_some())
+        .filter(|p| p.pixels() < main.pixels() || main.pixels().is_none())
+        .min_by_key(|p| p.pixels())
 }
 
 pub fn parse_stream_uri(body: &Element) -> Result<String, Error> {
@@ -403,6 +460,44 @@ mod tests {
         assert_eq!(
             s.media.as_deref(),
             Some("http://192.0.2.1:8000/onvif/media_service")
+        );
+    }
+
+    /// Profiles as cameras write them: a main and a sub stream (Hikvision: H264 in
+    /// VideoEncoderConfiguration), a third stream that is MJPEG, a metadata-only profile.
+    #[test]
+    fn profiles_and_the_sub_stream() {
+        let p = |tok: &str, enc: &str, w: u32, h: u32| {
+            format!("<trt:Profiles token=\"{tok}\" fixed=\"true\"><tt:Name>{tok}</tt:Name><tt:VideoEncoderConfiguration token=\"e{tok}\"><tt:Name>e</tt:Name><tt:UseCount>1</tt:UseCount><tt:Encoding>{enc}</tt:Encoding><tt:Resolution><tt:Width>{w}</tt:Width><tt:Height>{h}</tt:Height></tt:Resolution></tt:VideoEncoderConfiguration></trt:Profiles>")
+        };
+        let xml = |profiles: String| {
+            format!("<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:trt=\"http://www.onvif.org/ver10/media/wsdl\" xmlns:tt=\"http://www.onvif.org/ver10/schema\"><s:Body><trt:GetProfilesResponse>{profiles}</trt:GetProfilesResponse></s:Body></s:Envelope>")
+        };
+        let all = format!(
+            "{}{}{}<trt:Profiles token=\"meta\"><tt:Name>metadata</tt:Name></trt:Profiles>{}",
+            p("Profile_1", "H264", 2560, 1440),
+            p("Profile_3", "JPEG", 320, 180),
+            p("Profile_2", "H264", 640, 360),
+            p("Profile_4", "H264", 1280, 720),
+        );
+        let got = parse_profiles(&body(&xml(all))).unwrap();
+        assert_eq!(got.len(), 5);
+        assert_eq!(got[0].width, Some(2560));
+        assert_eq!(got[3].name, "metadata");
+        assert_eq!(got[3].encoding, None);
+        let sub = sub_stream(&got).unwrap();
+        assert_eq!((sub.token.as_str(), sub.height), ("Profile_2", Some(360)));
+        // One profile, or only H.265 besides it: no sub-stream to decode.
+        let one = parse_profiles(&body(&xml(p("Profile_1", "H264", 1920, 1080)))).unwrap();
+        assert_eq!(sub_stream(&one), None);
+        let hevc = format!(
+            "{}{}",
+            p("Profile_1", "H265", 3840, 2160),
+            p("Profile_2", "H265", 640, 360)
+        );
+        assert_eq!(
+            sub_stream(&parse_profiles(&body(&xml(hevc))).unwrap()),
+            None
         );
     }
 

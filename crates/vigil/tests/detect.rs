@@ -5,6 +5,7 @@
 //! timeline, OpenH264, the model) packet by packet, on media time: no clock, no sleeping.
 
 mod common;
+mod rtsp_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -456,4 +457,89 @@ fn detection_settings_change_through_the_api_and_are_kept() {
     assert_eq!(d["detect_masks"], serde_json::json!([]));
     assert!(!get(&run.addr, "/api/cameras")["cameras"][0]["detect"].is_null());
     run.stop();
+}
+
+/// A camera with only an ONVIF address and `detect = true`: vigil records the main profile's
+/// stream and detects on the sub-stream profile (the smallest H.264 one), each an RTSP session
+/// of its own from the real test server; a camera whose ONVIF has no sub-stream detects on its
+/// main stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_onvif_the_detector_decodes_the_sub_stream() {
+    use std::time::Duration;
+    use vigil_onvif_sim::{SimCamera as OnvifCam, SimConfig, Vendor};
+    let dir = tempfile::tempdir().unwrap();
+    let f = make(dir.path(), "crossing", &crossing(4.0, 8.0, 0.0, 580.0));
+    let rtsp =
+        rtsp_support::RtspServer::start(&[("main", "h264.mp4"), ("sub", f.to_str().unwrap())]);
+    let mut with_sub = SimConfig::new(Vendor::Hikvision);
+    with_sub.rtsp_url = rtsp.url("main");
+    with_sub.sub_rtsp_url = Some(rtsp.url("sub"));
+    let two = OnvifCam::start(with_sub).await.unwrap();
+    let mut main_only = SimConfig::new(Vendor::Axis);
+    main_only.rtsp_url = rtsp.url("sub");
+    let one = OnvifCam::start(main_only).await.unwrap();
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\n[defaults]\npre_buffer_secs = 1\npost_buffer_secs = 1\n\
+         [[camera]]\nname = \"two\"\nonvif = \"{a}\"\nusername = \"admin\"\npassword = \"secret\"\ndetect = true\n\
+         [[camera]]\nname = \"one\"\nonvif = \"{b}\"\nusername = \"admin\"\npassword = \"secret\"\ndetect = true\n",
+        d = dir.path().display(),
+        a = two.device_url(),
+        b = one.device_url(),
+    );
+    let app = vigil::runtime::Runtime::start(
+        vigil::config::Config::parse(&cfg).unwrap(),
+        std::sync::Arc::new(vigil_core::time::SystemClock),
+    )
+    .unwrap();
+    let h = app.handle();
+    let stats = |name: &str| h.camera(name).unwrap().detect_stats().unwrap();
+    let found = common::until_async(
+        "the crossing found on the sub-stream",
+        Duration::from_secs(40),
+        || {
+            let s = stats("two");
+            (s.events >= 1).then_some(s)
+        },
+    )
+    .await;
+    assert!(
+        found
+            .stream
+            .starts_with("ONVIF sub-stream rtsp://127.0.0.1:"),
+        "{found:?}"
+    );
+    assert!(found.stream.ends_with("/sub"), "{found:?}");
+    // The sub-stream's 640x360 analysed at 160x90; the recorded stream is the main profile's.
+    assert_eq!((found.width, found.height), (160, 90), "{found:?}");
+    let rec = common::until_async("the main stream up", Duration::from_secs(20), || {
+        let s = h.camera("two").unwrap().status();
+        s.stream_up.then_some(s)
+    })
+    .await;
+    assert_eq!(
+        (rec.width, rec.height),
+        (320, 240),
+        "the main profile (h264.mp4) is recorded"
+    );
+    let ev = h
+        .catalog()
+        .events(&vigil::catalog::EventFilter::default())
+        .unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| e.camera == "two" && e.source == "detector"),
+        "{ev:?}"
+    );
+    // No sub-stream profile: the main stream it is (and it finds the crossing there too).
+    let main = common::until_async(
+        "the crossing found on the main stream",
+        Duration::from_secs(40),
+        || {
+            let s = stats("one");
+            (s.events >= 1).then_some(s)
+        },
+    )
+    .await;
+    assert!(main.stream.starts_with("main stream"), "{main:?}");
+    app.shutdown().await;
 }

@@ -646,9 +646,15 @@ fn clip_pictures_show_in_the_list_and_timeline_and_the_detector_on_its_camera() 
     assert_eq!(d["detect_min_secs"], 0.4, "{v}");
     let mask = d["detect_masks"][0].as_array().unwrap();
     assert_eq!(mask.len(), 4, "{v}");
-    for (p, [x, y]) in mask.iter().zip([[0.02, 0.02], [0.5, 0.02], [0.5, 0.98], [0.02, 0.98]]) {
+    for (p, [x, y]) in mask
+        .iter()
+        .zip([[0.02, 0.02], [0.5, 0.02], [0.5, 0.98], [0.02, 0.98]])
+    {
         let (px, py) = (p[0].as_f64().unwrap(), p[1].as_f64().unwrap());
-        assert!((px - x).abs() < 0.01 && (py - y).abs() < 0.01, "{p} vs [{x}, {y}]: {v}");
+        assert!(
+            (px - x).abs() < 0.01 && (py - y).abs() < 0.01,
+            "{p} vs [{x}, {y}]: {v}"
+        );
     }
     assert!(v["gate_detector"].is_string(), "{v}");
     assert!(
@@ -658,6 +664,10 @@ fn clip_pictures_show_in_the_list_and_timeline_and_the_detector_on_its_camera() 
             .contains("between 1 and 255"),
         "{v}"
     );
-    assert_screenshots(&["recordings-pictures", "camera-detect", "camera-detect-settings"]);
+    assert_screenshots(&[
+        "recordings-pictures",
+        "camera-detect",
+        "camera-detect-settings",
+    ]);
     run.stop();
 }

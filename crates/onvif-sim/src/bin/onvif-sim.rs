@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! onvif-sim [--listen 127.0.0.1:8000] [--vendor hikvision|axis|reolink|pelco]
-//!           [--rtsp rtsp://127.0.0.1:8554/cam] [--user admin] [--password secret]
+//!           [--rtsp rtsp://127.0.0.1:8554/cam] [--sub-rtsp URL] [--user admin] [--password secret]
 //!           [--auth ws|digest|both] [--skew-secs N] [--termination-secs N]
 //!           [--script "on 3s off 5s"]
 //! ```
@@ -16,7 +16,7 @@ use vigil_onvif_sim::{AuthMode, SimCamera, SimConfig, Vendor};
 fn usage(msg: &str) -> ! {
     eprintln!("onvif-sim: {msg}");
     eprintln!(
-        "usage: onvif-sim [--listen ADDR] [--vendor hikvision|axis|reolink|pelco] [--rtsp URL] [--user U] [--password P] [--auth ws|digest|both] [--skew-secs N] [--termination-secs N] [--script \"on 3s off 5s\"]"
+        "usage: onvif-sim [--listen ADDR] [--vendor hikvision|axis|reolink|pelco] [--rtsp URL] [--sub-rtsp URL] [--user U] [--password P] [--auth ws|digest|both] [--skew-secs N] [--termination-secs N] [--script \"on 3s off 5s\"]"
     );
     std::process::exit(2)
 }
@@ -71,6 +71,7 @@ async fn main() {
                     Vendor::parse(&v).unwrap_or_else(|| usage(&format!("unknown vendor {v}")));
             }
             "--rtsp" => cfg.rtsp_url = val(),
+            "--sub-rtsp" => cfg.sub_rtsp_url = Some(val()),
             "--user" => cfg.username = val(),
             "--password" => cfg.password = val(),
             "--auth" => {

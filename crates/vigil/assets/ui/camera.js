@@ -285,6 +285,7 @@ export function mount(main, [rawName]) {
     }
     detectFacts.replaceChildren(facts([
       ['State', d.state],
+      ['Stream', d.stream || '–'],
       ['Moving now', `${d.changed_percent.toFixed(1)} % of the picture`],
       ['Events', String(d.events)],
       ['Frames', `${d.frames_decoded} decoded · ${d.frames_skipped} skipped (between keyframes) · ${d.frames_analyzed} analysed`],

@@ -85,6 +85,9 @@ pub struct DetectStats {
     /// The analysis picture's size.
     pub width: usize,
     pub height: usize,
+    /// Which stream it decodes, in words (`main stream`, `ONVIF sub-stream rtsp://…`,
+    /// `detect_url rtsp://…`; no password).
+    pub stream: String,
 }
 
 /// A running detector (module docs).
@@ -97,6 +100,8 @@ pub struct Detector {
     params: Mutex<Option<Arc<vigil_core::packet::StreamParams>>>,
     skipped: AtomicU64,
     stats: Arc<Mutex<DetectStats>>,
+    /// Which stream it decodes (`DetectStats::stream`).
+    stream: Mutex<String>,
     /// New settings for the thread to take before its next event.
     pending: Arc<Mutex<Option<DetectConfig>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -115,6 +120,7 @@ impl Detector {
         clock: Arc<dyn Clock>,
     ) -> std::io::Result<Arc<Detector>> {
         let (tx, rx) = sync_channel(QUEUE);
+        let cfg_stream = cfg.url.clone();
         let stats = Arc::new(Mutex::new(DetectStats {
             state: "waiting",
             ..Default::default()
@@ -132,6 +138,10 @@ impl Detector {
             params: Mutex::new(None),
             skipped: AtomicU64::new(0),
             stats,
+            stream: Mutex::new(match &cfg_stream {
+                Some(u) => format!("detect_url {}", crate::util::redact_url(u)),
+                None => "main stream".to_owned(),
+            }),
             pending,
             thread: Mutex::new(Some(thread)),
         }))
@@ -186,9 +196,15 @@ impl Detector {
         *lock(&self.pending) = Some(cfg);
     }
 
+    /// Says which stream it decodes now.
+    pub fn set_stream(&self, what: &str) {
+        *lock(&self.stream) = what.to_owned();
+    }
+
     pub fn stats(&self) -> DetectStats {
         let mut s = lock(&self.stats).clone();
         s.skipped_packets = self.skipped.load(Ordering::Relaxed);
+        s.stream = lock(&self.stream).clone();
         s
     }
 

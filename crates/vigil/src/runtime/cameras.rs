@@ -520,12 +520,18 @@ impl CameraSet {
             )?),
             None => None,
         };
-        // The detector on the camera's own stream: it sees what the live feed sees.
+        // The detector on the camera's own stream: it sees what the live feed sees (while
+        // `on_main`: a camera with ONVIF moves it to its sub-stream once it is known).
+        let on_main = Arc::new(AtomicBool::new(true));
         let tap_main = |live: &LiveFeed| {
             if let (Some(det), None) = (&detector, cfg.detect.as_ref().and_then(|d| d.url.as_ref()))
             {
-                let det = det.clone();
-                live.set_tap(Box::new(move |ev| det.offer(ev)));
+                let (det, on) = (det.clone(), on_main.clone());
+                live.set_tap(Box::new(move |ev| {
+                    if on.load(Ordering::Relaxed) {
+                        det.offer(ev)
+                    }
+                }));
             }
         };
         let started = (|| -> anyhow::Result<Option<Arc<dyn EventSourceHealth>>> {
@@ -621,6 +627,19 @@ impl CameraSet {
             let Some(device) = cfg.onvif.as_deref() else {
                 return Ok(None);
             };
+            // No detect_url: the camera's ONVIF sub-stream, when it has one.
+            if let (Some(det), None) = (&detector, cfg.detect.as_ref().and_then(|d| d.url.as_ref()))
+            {
+                let fut = live::detect_onvif_task(
+                    &cfg,
+                    device,
+                    env.clock.clone(),
+                    det.clone(),
+                    on_main.clone(),
+                    stop_rx.clone(),
+                );
+                runners.push(("the detect stream", Runner::task(&env.events_rt, fut)));
+            }
             let (fut, health) = live::onvif_task(
                 &cfg,
                 device,

@@ -287,6 +287,58 @@ pub fn detect_rtsp_task(
     }
 }
 
+/// The detect stream of a camera with `onvif`, `detect = true` and no `detect_url`: its ONVIF
+/// sub-stream (the smallest H.264 profile after the first, `vigil_onvif::sub_stream_uri`).
+/// Until the camera answers, the detector looks at the main stream (`on_main` stays true); when
+/// it has a sub-stream, `on_main` turns false and a session of its own feeds the detector; when
+/// it has none, the main stream it is, for good.
+pub fn detect_onvif_task(
+    cam: &CameraConfig,
+    device_url: &str,
+    clock: Arc<dyn Clock>,
+    detector: Arc<crate::detect::Detector>,
+    on_main: Arc<std::sync::atomic::AtomicBool>,
+    stop: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let cam = cam.clone();
+    let cfg = onvif_config(&cam, device_url);
+    let mut backoff = Backoff::new(
+        STREAM_URI_RETRY_MIN,
+        STREAM_URI_RETRY_MAX,
+        random_seed(device_url),
+    );
+    async move {
+        let url = loop {
+            let wait = backoff.next_delay();
+            tokio::select! {
+                _ = stopped(stop.clone()) => return,
+                r = vigil_onvif::sub_stream_uri(&cfg, clock.clone()) => match r {
+                    Ok(Some((p, url))) => {
+                        info!(camera = %cam.name, "motion detection on the ONVIF sub-stream {} ({}x{}): {}", p.token, p.width.unwrap_or(0), p.height.unwrap_or(0), crate::util::redact_url(&url));
+                        break url;
+                    }
+                    Ok(None) => {
+                        info!(camera = %cam.name, "no H.264 sub-stream in the camera's ONVIF profiles: motion detection on the main stream");
+                        detector.set_stream("main stream (the camera has no H.264 sub-stream)");
+                        return;
+                    }
+                    Err(e) => warn!(camera = %cam.name, "no ONVIF sub-stream yet ({e}); detecting on the main stream meanwhile, asking again in {:.1} s", wait.as_secs_f64()),
+                },
+            }
+            tokio::select! {
+                _ = stopped(stop.clone()) => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        };
+        on_main.store(false, std::sync::atomic::Ordering::Relaxed);
+        detector.set_stream(&format!(
+            "ONVIF sub-stream {}",
+            crate::util::redact_url(&url)
+        ));
+        detect_rtsp_task(&cam, url, clock, detector, stop).await;
+    }
+}
+
 /// The health of a camera's ONVIF client, as the API shows it.
 struct OnvifHealth(watch::Receiver<vigil_onvif::Health>);
 
