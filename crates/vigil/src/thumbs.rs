@@ -1,6 +1,7 @@
 //! Pictures: a JPEG for every clip (the frame at its motion start, `<clip>.jpg` beside the clip)
 //! and the newest keyframe of a camera (`snapshot.jpg`). Decoded with the detector's H.264
-//! decoder ([`crate::detect::decode`]); an H.265 stream gets no picture (said in words).
+//! decoder ([`crate::detect::decode`]); an H.265 camera's come from its H.264 detect stream
+//! ([`PictureSource`]), or there are none (said in words).
 //!
 //! Clip pictures are made once, off the recording path: when a motion clip's pre-roll is
 //! flushed, the camera hands the packets from the keyframe before the motion to the motion
@@ -26,6 +27,11 @@ pub const THUMB_WIDTH: usize = 320;
 pub const SNAPSHOT_WIDTH: usize = 1280;
 /// Clip pictures waiting at most.
 const QUEUE: usize = 64;
+
+/// Where a clip whose own frames can't be decoded (H.265) gets its picture: packets of another
+/// stream (a keyframe first) around a time, with their parameters.
+pub type PictureSource =
+    Arc<dyn Fn(Time) -> Option<(Arc<StreamParams>, Vec<Packet>)> + Send + Sync>;
 
 /// The picture of the clip at `clip`.
 pub fn thumb_path(clip: &Path) -> PathBuf {
@@ -186,7 +192,8 @@ impl Thumbnailer {
     }
 
     /// Asks for the picture of the clip at `clip`: the frame at `at` among `packets` (the
-    /// clip's pre-roll). H.265 clips get none. Never blocks.
+    /// clip's pre-roll, or another stream's: [`PictureSource`]). H.265 packets make none.
+    /// Never blocks.
     pub fn offer(&self, clip: &Path, params: &Arc<StreamParams>, packets: &[Packet], at: Time) {
         if params.video.codec != vigil_core::packet::VideoCodec::H264 {
             return;

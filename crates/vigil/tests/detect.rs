@@ -543,3 +543,74 @@ async fn with_onvif_the_detector_decodes_the_sub_stream() {
     assert!(main.stream.starts_with("main stream"), "{main:?}");
     app.shutdown().await;
 }
+
+/// Every clip gets its picture: the continuations of a long motion (rollovers at
+/// `max_clip_secs`, no pre-roll of their own) from their first keyframe, and an H.265 camera's
+/// clips (frames vigil can't decode) from its H.264 detect stream.
+#[test]
+fn every_clip_gets_a_picture_rollovers_and_h265_with_a_detect_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = make(dir.path(), "crossing", &crossing(4.0, 8.0, 0.0, 580.0));
+    let h265 = dir.path().join("h265.mp4");
+    std::fs::write(&h265, common::SAMPLE_H265).unwrap();
+    let h264 = dir.path().join("h264.mp4");
+    std::fs::write(&h264, common::SAMPLE_H264).unwrap();
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\n[defaults]\npre_buffer_secs = 2\npost_buffer_secs = 1\n\
+         [[camera]]\nname = \"long\"\nurl = \"file:{a}\"\nmax_clip_secs = 2\n\
+         [[camera]]\nname = \"hevc\"\nurl = \"file:{h}\"\ndetect = true\ndetect_url = \"file:{f}\"\n",
+        d = dir.path().display(),
+        a = h264.display(),
+        h = h265.display(),
+        f = f.display(),
+    );
+    let path = dir.path().join("vigil.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let run = common::RunProcess::start(&path);
+    let a = run.addr.clone();
+    let complete = |camera: &str, n: usize| {
+        common::poll_until(
+            &format!("{n} complete clips of {camera}"),
+            std::time::Duration::from_secs(60),
+            || {
+                let r = get(&a, &format!("/api/recordings?camera={camera}"));
+                let c: Vec<_> = r["recordings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| c["status"] == "complete")
+                    .cloned()
+                    .collect();
+                (c.len() >= n).then_some(c)
+            },
+        )
+    };
+    let picture = |clip: &serde_json::Value| {
+        let path = format!("/api/recordings/{}/thumbnail.jpg", clip["id"]);
+        common::poll_until(
+            &format!("the picture of clip {}", clip["id"]),
+            std::time::Duration::from_secs(20),
+            || {
+                let (st, _, jpg) = common::http(&a, "GET", &path, &[], b"");
+                (st == 200).then_some(jpg)
+            },
+        )
+    };
+    // A motion of ~7 s cut into 2 s clips.
+    common::post_motion(&a, "long", r#"{"action":"pulse","duration_ms":7000}"#);
+    for clip in complete("long", 3) {
+        let jpg = picture(&clip);
+        assert_eq!(&jpg[..2], b"\xff\xd8", "a JPEG for clip {clip}");
+    }
+    // The H.265 camera's clip, pictured from the detect stream: the crossing's 640x360 at 320.
+    let clip = complete("hevc", 1).remove(0);
+    assert_eq!(clip["video_codec"], "h265", "{clip}");
+    let (w, h, bright) = white_share(&picture(&clip), dir.path());
+    assert_eq!((w, h), (320, 180));
+    assert!(bright > 0.003, "the box is in the picture: {bright}");
+    // Its snapshot too, from the detect stream, full size.
+    let (st, _, snap) = common::http(&a, "GET", "/api/cameras/hevc/snapshot.jpg", &[], b"");
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&snap));
+    assert_eq!(white_share(&snap, dir.path()).0, 640);
+    run.stop();
+}

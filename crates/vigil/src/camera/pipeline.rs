@@ -24,7 +24,7 @@ use std::sync::Arc;
 use tracing::{error, info, warn};
 use vigil_core::detections::{self, Detection, Detections};
 use vigil_core::kind::{EventKind, KindSet};
-use vigil_core::packet::{Packet, StreamParams};
+use vigil_core::packet::{Packet, StreamParams, TrackKind};
 use vigil_core::pool::BufferHandle;
 use vigil_core::prebuffer::BufferStats;
 use vigil_core::prebuffer::{BufferConfig, PushOutcome};
@@ -103,8 +103,14 @@ pub struct CameraPipeline {
     /// While a detected start is handled: the time of the frame that showed the motion (the
     /// pre-roll is counted from it).
     seen_at: Option<Time>,
-    /// Makes the picture of each clip opened by motion (crate::thumbs).
+    /// Makes the picture of each clip (crate::thumbs).
     thumbs: Option<crate::thumbs::Thumbnailer>,
+    /// For an H.265 clip, whose frames vigil can't decode: the detect stream's keyframe at a
+    /// time (its detector's H.264 sub-stream), when there is one.
+    picture_source: Option<crate::thumbs::PictureSource>,
+    /// The open clip has no picture yet: its first keyframe gives it one (a clip opened without
+    /// a pre-roll: a rollover, new parameters, a pre-buffer with no keyframe).
+    picture_pending: bool,
     /// Every event by kind (recording or not); only `record_on` kinds reach the recorder.
     detections: Detections,
     /// Events started per kind ([`EventKind::index`]), for the metrics.
@@ -171,6 +177,8 @@ impl CameraPipeline {
             camera_time: None,
             seen_at: None,
             thumbs: None,
+            picture_source: None,
+            picture_pending: false,
             detections: Detections::default(),
             kind_events: [0; EventKind::ALL.len()],
             event_labels: Vec::new(),
@@ -452,6 +460,33 @@ impl CameraPipeline {
         self.thumbs = Some(t);
     }
 
+    /// Where an H.265 clip's picture comes from (a detector on an H.264 stream).
+    pub fn set_picture_source(&mut self, s: crate::thumbs::PictureSource) {
+        self.picture_source = Some(s);
+    }
+
+    /// Asks for the open clip's picture: the frame at `at` among `packets`, or for an H.265
+    /// clip the picture source's. True when nothing more is to be done for it (asked, or there
+    /// is no way to make one); false when `packets` had no keyframe to start from.
+    fn give_picture(&self, packets: &[Packet], at: Time) -> bool {
+        let (Some(t), Some(params), Some(clip)) = (&self.thumbs, &self.params, self.clip.current())
+        else {
+            return true;
+        };
+        if params.video.codec == vigil_core::packet::VideoCodec::H264 {
+            if !packets
+                .iter()
+                .any(|p| p.keyframe && p.track == TrackKind::Video)
+            {
+                return false;
+            }
+            t.offer(&clip.path, params, packets, at);
+        } else if let Some((p, pk)) = self.picture_source.as_ref().and_then(|s| s(at)) {
+            t.offer(&clip.path, &p, &pk, at);
+        }
+        true
+    }
+
     /// Motion seen by vigil's own detector in the frame of time `at` (crate::detect): a
     /// `motion` event of source `detector`, its pre-roll counted from that frame.
     pub fn detected_start(&mut self, at: Time, now: Now) -> bool {
@@ -531,6 +566,13 @@ impl CameraPipeline {
     fn route(&mut self, route: PacketRoute, p: Packet) {
         match route {
             PacketRoute::Write => {
+                if self.picture_pending
+                    && p.keyframe
+                    && p.track == TrackKind::Video
+                    && self.give_picture(std::slice::from_ref(&p), p.time)
+                {
+                    self.picture_pending = false;
+                }
                 // Disjoint field borrows: no per-packet clone of the parameters.
                 let mut r = report!(self);
                 self.clip
@@ -571,6 +613,7 @@ impl CameraPipeline {
             now,
             &mut r,
         );
+        self.picture_pending = true;
     }
 
     fn flush_pre_buffer(&mut self, now: Now) {
@@ -594,11 +637,9 @@ impl CameraPipeline {
         // losing.
         let mut r = report!(self);
         self.clip.write_pre_roll(&packets, at, now, &mut r);
-        if let (Some(t), Some(params), Some(clip)) =
-            (&self.thumbs, &self.params, self.clip.current())
-        {
-            // The clip's picture: the frame at the motion, decoded off this thread.
-            t.offer(&clip.path, params, &packets, at);
+        // The clip's picture: the frame at the motion, decoded off this thread.
+        if self.give_picture(&packets, at) {
+            self.picture_pending = false;
         }
         let follow = self
             .recorder

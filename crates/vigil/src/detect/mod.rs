@@ -42,6 +42,9 @@ pub const ANALYSIS_FPS: f64 = 5.0;
 pub const FULL_HOLD_SECS: f64 = 1.0;
 /// Packets waiting for the detector at most.
 const QUEUE: usize = 120;
+/// Keyframes of the detect stream kept for clip pictures ([`Detector::picture_at`]): a few
+/// seconds, enough to reach back over `detect_min_secs` and the queue.
+const KEYS_KEPT: usize = 4;
 
 /// How much longer than its pre-roll a detect camera's pre-buffer keeps: motion is reported
 /// `detect_min_secs` after the frame that first showed it, plus the analysis interval and the
@@ -100,6 +103,11 @@ pub struct Detector {
     params: Mutex<Option<Arc<vigil_core::packet::StreamParams>>>,
     skipped: AtomicU64,
     stats: Arc<Mutex<DetectStats>>,
+    /// The stream's latest keyframes (shared payloads): an H.265 camera's clip pictures come
+    /// from its H.264 detect stream ([`Detector::picture_at`]).
+    keys: Mutex<std::collections::VecDeque<vigil_core::packet::Packet>>,
+    /// The stream is H.264 (only then are keyframes kept).
+    h264: AtomicBool,
     /// Which stream it decodes (`DetectStats::stream`).
     stream: Mutex<String>,
     /// New settings for the thread to take before its next event.
@@ -138,6 +146,8 @@ impl Detector {
             params: Mutex::new(None),
             skipped: AtomicU64::new(0),
             stats,
+            keys: Mutex::new(std::collections::VecDeque::new()),
+            h264: AtomicBool::new(false),
             stream: Mutex::new(match &cfg_stream {
                 Some(u) => format!("detect_url {}", crate::util::redact_url(u)),
                 None => "main stream".to_owned(),
@@ -172,9 +182,21 @@ impl Detector {
                     }
                     self.behind.store(false, Ordering::Relaxed);
                 }
+                if p.keyframe && self.h264.load(Ordering::Relaxed) {
+                    let mut keys = lock(&self.keys);
+                    if keys.len() == KEYS_KEPT {
+                        keys.pop_front();
+                    }
+                    keys.push_back(p.clone());
+                }
                 SourceEvent::Packet(p.clone())
             }
             SourceEvent::Params(p) => {
+                let h264 = p.video.codec == vigil_core::packet::VideoCodec::H264;
+                self.h264.store(h264, Ordering::Relaxed);
+                if !h264 {
+                    lock(&self.keys).clear();
+                }
                 *lock(&self.params) = Some(p.clone());
                 SourceEvent::Params(p.clone())
             }
@@ -194,6 +216,28 @@ impl Detector {
     /// another `url` needs a new detector.
     pub fn reconfigure(&self, cfg: DetectConfig) {
         *lock(&self.pending) = Some(cfg);
+    }
+
+    /// A picture of the detect stream at `at` for a clip whose own frames can't be decoded:
+    /// its newest keyframe at or before `at` (else the oldest kept), when the stream is H.264.
+    pub fn picture_at(
+        &self,
+        at: Time,
+    ) -> Option<(
+        Arc<vigil_core::packet::StreamParams>,
+        Vec<vigil_core::packet::Packet>,
+    )> {
+        let params = lock(&self.params).clone()?;
+        if params.video.codec != vigil_core::packet::VideoCodec::H264 {
+            return None;
+        }
+        let keys = lock(&self.keys);
+        let k = keys
+            .iter()
+            .rev()
+            .find(|k| k.time <= at)
+            .or_else(|| keys.front())?;
+        Some((params, vec![k.clone()]))
     }
 
     /// Says which stream it decodes now.

@@ -21,7 +21,7 @@ use tracing::{info, warn};
 use vigil_core::pool::Pool;
 use vigil_core::prebuffer::BufferConfig;
 use vigil_core::settings::{BufferMode, RecordingSettings};
-use vigil_core::time::Clock;
+use vigil_core::time::{Clock, Time};
 
 use super::live::{self, EventSourceHealth, Freshener};
 use super::paced::{Paced, Slot};
@@ -155,6 +155,16 @@ impl Camera {
     }
     pub fn settings(&self) -> RecordingSettings {
         self.worker.settings()
+    }
+    /// The newest keyframe of its detect stream, when that is H.264 (an H.265 camera's
+    /// snapshot).
+    pub fn detect_picture(
+        &self,
+    ) -> Option<(
+        Arc<vigil_core::packet::StreamParams>,
+        Vec<vigil_core::packet::Packet>,
+    )> {
+        self.detector.as_ref()?.picture_at(Time(i64::MAX))
     }
     /// Its `detect*` keys, as they are now.
     pub fn detect_keys(&self) -> crate::detect::DetectKeys {
@@ -500,6 +510,13 @@ impl CameraSet {
         let mut pipeline =
             CameraPipeline::new(&cfg.name, settings, buffer, env.store.clone(), spool);
         pipeline.set_thumbnailer(env.thumbs.clone());
+        // An H.265 clip's picture comes from the detector's stream (when it is H.264); the
+        // detector starts after the worker, so it is found through this slot.
+        let picture_from: Arc<std::sync::OnceLock<Arc<crate::detect::Detector>>> = Arc::default();
+        if cfg.detect.is_some() {
+            let slot = picture_from.clone();
+            pipeline.set_picture_source(Arc::new(move |at| slot.get()?.picture_at(at)));
+        }
         let bus = env.notices.clone();
         let worker = camera::spawn(pipeline, env.clock.clone(), move |camera, n| {
             bus.publish(camera, n)
@@ -520,6 +537,9 @@ impl CameraSet {
             )?),
             None => None,
         };
+        if let Some(d) = &detector {
+            let _ = picture_from.set(d.clone());
+        }
         // The detector on the camera's own stream: it sees what the live feed sees (while
         // `on_main`: a camera with ONVIF moves it to its sub-stream once it is known).
         let on_main = Arc::new(AtomicBool::new(true));

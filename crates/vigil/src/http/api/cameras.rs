@@ -372,32 +372,33 @@ pub async fn motion(
 }
 
 /// `GET /api/cameras/{camera}/snapshot.jpg`: the newest keyframe the camera's live feed holds,
-/// as a JPEG (at most 1280 wide). 503 while there is none; 415 for an H.265 stream.
+/// as a JPEG (at most 1280 wide); an H.265 camera's comes from its H.264 detect stream when it
+/// has one. 503 while there is none; 415 for an H.265 stream without one.
 pub async fn snapshot(
     State(app): State<Http>,
     Path(name): Path<String>,
 ) -> ApiResult<axum::response::Response> {
     let cam = camera(&app, &name)?;
-    let Some((params, key)) = cam.live().newest_keyframe() else {
-        return Err(ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "{name}: no picture yet (the stream is down, or the camera's buffer_mode is disk)"
-            ),
-        ));
+    let (params, packets) = match cam.live().newest_keyframe() {
+        Some((p, k)) if p.video.codec == vigil_core::packet::VideoCodec::H264 => (p, vec![k]),
+        other => match cam.detect_picture() {
+            Some(from_detect) => from_detect,
+            None if other.is_some() => {
+                return Err(ApiError(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("{name}: the stream is H.265, and vigil decodes H.264 only (an H.264 detect stream gives the picture: detect = true)"),
+                ))
+            }
+            None => {
+                return Err(ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{name}: no picture yet (the stream is down, or the camera's buffer_mode is disk)"),
+                ))
+            }
+        },
     };
-    if params.video.codec != vigil_core::packet::VideoCodec::H264 {
-        return Err(ApiError(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("{name}: the stream is H.265, and vigil decodes H.264 only"),
-        ));
-    }
     let jpeg = tokio::task::spawn_blocking(move || {
-        crate::thumbs::picture(
-            &params,
-            std::slice::from_ref(&key),
-            crate::thumbs::SNAPSHOT_WIDTH,
-        )
+        crate::thumbs::picture(&params, &packets, crate::thumbs::SNAPSHOT_WIDTH)
     })
     .await
     .map_err(ApiError::internal)?

@@ -324,11 +324,11 @@ pub async fn thumbnail(State(app): State<Http>, Path(id): Path<String>) -> ApiRe
             "recording {} has no picture ({})",
             row.id,
             if row.video_codec == "h265" {
-                "vigil decodes H.264 only"
+                "vigil decodes H.264 only: an H.265 camera's clips get one from its H.264 detect stream, with detect = true"
             } else if row.status == ClipStatus::Recording {
                 "not made yet"
             } else {
-                "only clips opened by motion get one"
+                "it could not be made: see the log"
             }
         ))),
         Err(e) => Err(ApiError::internal(e)),
