@@ -614,3 +614,68 @@ fn every_clip_gets_a_picture_rollovers_and_h265_with_a_detect_stream() {
     assert_eq!(white_share(&snap, dir.path()).0, 640);
     run.stop();
 }
+
+/// A detect stream vigil can't decode (H.265) is said in words through the API, and the camera
+/// records as before.
+#[test]
+fn an_undecodable_detect_stream_leaves_recording_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let h265 = dir.path().join("h265.mp4");
+    std::fs::write(&h265, common::SAMPLE_H265).unwrap();
+    let h264 = dir.path().join("h264.mp4");
+    std::fs::write(&h264, common::SAMPLE_H264).unwrap();
+    let cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{d}\"\n[defaults]\npre_buffer_secs = 2\npost_buffer_secs = 1\n\
+         [[camera]]\nname = \"odd\"\nurl = \"file:{a}\"\ndetect = true\ndetect_url = \"file:{h}\"\n",
+        d = dir.path().display(),
+        a = h264.display(),
+        h = h265.display(),
+    );
+    let path = dir.path().join("vigil.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let run = common::RunProcess::start(&path);
+    let a = run.addr.clone();
+    let d = common::poll_until(
+        "the detector refusing H.265",
+        std::time::Duration::from_secs(20),
+        || {
+            let d = get(&a, "/api/cameras")["cameras"][0]["detect"].clone();
+            (d["state"] == "unsupported").then_some(d)
+        },
+    );
+    assert!(d["message"].as_str().unwrap().contains("H.265"), "{d}");
+    assert_eq!(d["frames_decoded"], 0, "{d}");
+    // Recording goes on: a triggered clip, whole, with its pre-roll.
+    common::poll_until(
+        "a full pre-buffer",
+        std::time::Duration::from_secs(20),
+        || {
+            let b = get(&a, "/api/motion_recording/buffer_stats/odd");
+            (b["duration_secs"].as_f64() >= Some(2.0)).then_some(())
+        },
+    );
+    common::post_motion(&a, "odd", r#"{"action":"pulse","duration_ms":1000}"#);
+    let clip = common::poll_until("the clip", std::time::Duration::from_secs(30), || {
+        get(&a, "/api/recordings?camera=odd")["recordings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["status"] == "complete")
+            .cloned()
+    });
+    assert!(clip["pre_roll_secs"].as_f64().unwrap() >= 1.5, "{clip}");
+    let (st, _, body) = common::http(
+        &a,
+        "GET",
+        &format!("/api/recordings/{}/file", clip["id"]),
+        &[],
+        b"",
+    );
+    assert_eq!(st, 200);
+    let file = dir.path().join("got.mp4");
+    std::fs::write(&file, body).unwrap();
+    let facts = common::check_clip(&file);
+    assert!(facts.first_video_packet_key, "{facts:?}");
+    assert_eq!(common::decode_errors(&file), "", "decodes whole");
+    run.stop();
+}
