@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use vigil_core::settings::{BufferMode, RecordingSettings, SettingsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,8 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
 }
 
 /// A byte count written with an optional unit: `500GB`, `50MiB`, `1.5 GiB`, `4096`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
 pub struct ByteSize(pub u64);
 
 impl FromStr for ByteSize {
@@ -128,7 +129,7 @@ impl<'de> Deserialize<'de> for MinFree {
 
 /// How RTP travels. TCP (interleaved in the RTSP connection) is the default: it passes NATs and
 /// firewalls and loses nothing; UDP is there for cameras whose TCP mode is broken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     #[default]
@@ -297,7 +298,7 @@ impl Default for PoolConfig {
 }
 
 /// Motion-recording keys, valid in `[defaults]` and in each `[[camera]]`; unset ones inherit.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordingKeys {
     pub enabled: Option<bool>,
@@ -364,7 +365,7 @@ impl RecordingKeys {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CameraEntry {
     pub name: String,
@@ -404,6 +405,111 @@ pub struct CameraEntry {
 }
 
 impl CameraEntry {
+    /// Checks every key of this camera (naming them `{prefix}key` when one is wrong) and
+    /// resolves its settings against `defaults`.
+    pub fn resolve(
+        self,
+        defaults: &RecordingSettings,
+        prefix: &str,
+    ) -> Result<CameraConfig, ConfigError> {
+        let keys = self.clone();
+        let c = self;
+        let name = c.name.trim();
+        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            return Err(invalid(
+                format!("{prefix}name"),
+                "must be 1 to 100 printable characters",
+            ));
+        }
+        if c.url.is_none() && c.onvif.is_none() {
+            return Err(invalid(
+                format!("{prefix}url"),
+                "a camera needs `url` (RTSP or file:) or `onvif` (to find its stream)",
+            ));
+        }
+        if let Some(u) = &c.url {
+            let ok = ["rtsp://", "file:"].iter().any(|p| u.starts_with(p));
+            if !ok {
+                return Err(invalid(
+                    format!("{prefix}url"),
+                    format!("must start with rtsp:// or file: (got {u:?})"),
+                ));
+            }
+        }
+        if let Some(u) = &c.onvif {
+            // The ONVIF client speaks plain HTTP (no TLS library in vigil).
+            if !u.starts_with("http://") {
+                return Err(invalid(
+                    format!("{prefix}onvif"),
+                    format!("must be an http:// device service URL (got {u:?})"),
+                ));
+            }
+        }
+        if let Some(0) = c.max_age_days {
+            return Err(invalid(
+                format!("{prefix}max_age_days"),
+                "must be at least 1",
+            ));
+        }
+        let onvif_topics = c
+            .onvif_topics
+            .iter()
+            .enumerate()
+            .map(|(k, t)| {
+                t.parse::<vigil_onvif::KindTopic>()
+                    .map_err(|e| invalid(format!("{prefix}onvif_topics[{k}]"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let settings = c.recording.apply(defaults.clone(), prefix)?;
+        let detect_keys = c.detect_keys();
+        let detect = detect_keys
+            .check(prefix)
+            .map_err(|b| invalid(b.key, b.message))?;
+        Ok(CameraConfig {
+            name: name.to_owned(),
+            url: c.url,
+            onvif: c.onvif,
+            username: c.username,
+            password: c.password,
+            transport: c.transport,
+            onvif_topics,
+            max_age_days: c.max_age_days,
+            settings,
+            detect,
+            detect_keys,
+            from_api: false,
+            keys,
+        })
+    }
+
+    /// A camera's keys as the API takes them: a JSON object with the `[[camera]]` keys, checked
+    /// exactly as the config file's are (unknown keys and wrong types refused, naming the key).
+    pub fn from_json(v: &serde_json::Value) -> Result<CameraEntry, ConfigError> {
+        if !v.is_object() {
+            return Err(invalid("body", "must be a JSON object of [[camera]] keys"));
+        }
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            let key = e.path().to_string();
+            let msg = e.into_inner().to_string();
+            if key != "." {
+                return invalid(key, msg);
+            }
+            // The flattened recording keys lose their path: find the key that is wrong by
+            // trying each alone over a minimal camera.
+            let obj = v.as_object().expect("checked above");
+            for (k, val) in obj {
+                let mut one = serde_json::Map::new();
+                one.insert("name".into(), "x".into());
+                one.insert("url".into(), "rtsp://x".into());
+                one.insert(k.clone(), val.clone());
+                if let Err(e) = serde_json::from_value::<CameraEntry>(one.into()) {
+                    return invalid(k.clone(), e.to_string());
+                }
+            }
+            invalid("body", msg)
+        })
+    }
+
     /// The `detect*` keys as written.
     fn detect_keys(&self) -> crate::detect::DetectKeys {
         crate::detect::DetectKeys {
@@ -455,6 +561,11 @@ pub struct CameraConfig {
     pub detect: Option<crate::detect::DetectConfig>,
     /// The `detect*` keys `detect` comes from (the API shows and changes them).
     pub detect_keys: crate::detect::DetectKeys,
+    /// Added through the API (`POST /api/cameras`), not in the config file: it can be deleted
+    /// and renamed through the API.
+    pub from_api: bool,
+    /// Its keys as written (the API shows them, without the password).
+    pub keys: CameraEntry,
 }
 
 /// The validated configuration.
@@ -465,6 +576,8 @@ pub struct Config {
     pub clips_root: PathBuf,
     pub pool_limit: u64,
     pub cameras: Vec<CameraConfig>,
+    /// `[defaults]`, resolved: what a camera added through the API inherits.
+    pub defaults: RecordingSettings,
     /// `[mqtt]`: MQTT and Home Assistant (docs/integrations.md).
     pub mqtt: Option<crate::integrations::MqttConfig>,
     /// `[[webhook]]`s (docs/integrations.md).
@@ -545,76 +658,14 @@ impl Config {
         let mut cameras = Vec::with_capacity(raw.cameras.len());
         for (i, c) in raw.cameras.into_iter().enumerate() {
             let prefix = format!("camera[{i}].");
-            let name = c.name.trim();
-            if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            let cam = c.resolve(&defaults, &prefix)?;
+            if !names.insert(cam.name.clone()) {
                 return Err(invalid(
                     format!("{prefix}name"),
-                    "must be 1 to 100 printable characters",
+                    format!("{:?} is used by another camera", cam.name),
                 ));
             }
-            if !names.insert(name.to_owned()) {
-                return Err(invalid(
-                    format!("{prefix}name"),
-                    format!("{name:?} is used by another camera"),
-                ));
-            }
-            if c.url.is_none() && c.onvif.is_none() {
-                return Err(invalid(
-                    format!("{prefix}url"),
-                    "a camera needs `url` (RTSP or file:) or `onvif` (to find its stream)",
-                ));
-            }
-            if let Some(u) = &c.url {
-                let ok = ["rtsp://", "file:"].iter().any(|p| u.starts_with(p));
-                if !ok {
-                    return Err(invalid(
-                        format!("{prefix}url"),
-                        format!("must start with rtsp:// or file: (got {u:?})"),
-                    ));
-                }
-            }
-            if let Some(u) = &c.onvif {
-                // The ONVIF client speaks plain HTTP (no TLS library in vigil).
-                if !u.starts_with("http://") {
-                    return Err(invalid(
-                        format!("{prefix}onvif"),
-                        format!("must be an http:// device service URL (got {u:?})"),
-                    ));
-                }
-            }
-            if let Some(0) = c.max_age_days {
-                return Err(invalid(
-                    format!("{prefix}max_age_days"),
-                    "must be at least 1",
-                ));
-            }
-            let onvif_topics = c
-                .onvif_topics
-                .iter()
-                .enumerate()
-                .map(|(k, t)| {
-                    t.parse::<vigil_onvif::KindTopic>()
-                        .map_err(|e| invalid(format!("{prefix}onvif_topics[{k}]"), e))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let settings = c.recording.apply(defaults.clone(), &prefix)?;
-            let detect_keys = c.detect_keys();
-            let detect = detect_keys
-                .check(&prefix)
-                .map_err(|b| invalid(b.key, b.message))?;
-            cameras.push(CameraConfig {
-                name: name.to_owned(),
-                url: c.url,
-                onvif: c.onvif,
-                username: c.username,
-                password: c.password,
-                transport: c.transport,
-                onvif_topics,
-                max_age_days: c.max_age_days,
-                settings,
-                detect,
-                detect_keys,
-            });
+            cameras.push(cam);
         }
         let clips_root = raw
             .storage
@@ -627,6 +678,7 @@ impl Config {
             clips_root,
             pool_limit: raw.buffer_pool.limit.0,
             cameras,
+            defaults,
             mqtt: raw.mqtt,
             webhooks: raw.webhooks,
         })

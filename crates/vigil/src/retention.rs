@@ -188,7 +188,8 @@ const RECENT: usize = 50;
 pub struct Retention {
     catalog: Arc<Catalog>,
     root: PathBuf,
-    policy: Policy,
+    /// A camera's own `max_age_days` changes when cameras are added, changed or removed.
+    policy: Mutex<Policy>,
     state: Mutex<RetentionState>,
 }
 
@@ -197,13 +198,32 @@ impl Retention {
         Retention {
             catalog,
             root,
-            policy,
+            policy: Mutex::new(policy),
             state: Mutex::new(RetentionState::default()),
         }
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    pub fn policy(&self) -> Policy {
+        self.policy
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Sets (or with `None` removes) a camera's own retention by age.
+    pub fn set_camera_max_age(&self, camera: &str, days: Option<u32>) {
+        let mut p = self.policy.lock().unwrap_or_else(|p| p.into_inner());
+        match days {
+            Some(d) => {
+                p.camera_max_age.insert(
+                    camera.to_owned(),
+                    Duration::from_secs(u64::from(d) * 86_400),
+                );
+            }
+            None => {
+                p.camera_max_age.remove(camera);
+            }
+        }
     }
 
     pub fn state(&self) -> RetentionState {
@@ -241,7 +261,8 @@ impl Retention {
     }
 
     fn run_inner(&self, now: Time, done: &mut Vec<Deletion>) -> Result<(), String> {
-        if self.policy.is_empty() {
+        let policy = self.policy();
+        if policy.is_empty() {
             return Ok(());
         }
         let clips = self
@@ -249,7 +270,7 @@ impl Retention {
             .clips(&ClipFilter::default())
             .map_err(|e| e.to_string())?;
         let by_id: HashMap<i64, &ClipRow> = clips.iter().map(|c| (c.id, c)).collect();
-        for (id, reason) in plan(&clips, self.disk(), now, &self.policy) {
+        for (id, reason) in plan(&clips, self.disk(), now, &policy) {
             let Some(c) = by_id.get(&id) else { continue };
             let path = self.root.join(&c.key);
             match crate::thumbs::remove_clip(&path) {

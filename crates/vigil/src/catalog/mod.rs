@@ -12,12 +12,14 @@
 //! `complete`. At start, [`Catalog::reconcile`] recovers every `recording` row's file (torn tail
 //! cut, status `recovered`), adopts clip files that have no row, and drops rows whose file is gone.
 
+mod cameras;
 mod clips;
 mod events;
 mod reconcile;
 mod settings;
 mod sink;
 
+pub use cameras::StoredCamera;
 pub use clips::{CameraUsage, ClipFacts, ClipFilter, ClipRow, NewClip};
 pub use events::{EventFilter, EventRow};
 pub use reconcile::ReconcileReport;
@@ -34,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_event_kinds.sql"),
     include_str!("../../migrations/0003_detect_settings.sql"),
+    include_str!("../../migrations/0004_camera_config.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,7 @@ use vigil_core::settings::RecordingSettings;
 use vigil_core::time::{Clock, SystemClock, Time};
 
 use crate::camera::CameraMsg;
-use crate::config::{CameraConfig, Config, ServerConfig, Transport};
+use crate::config::{Config, ServerConfig};
 use crate::runtime::{Runtime, RuntimeHandle};
 
 pub const DEFAULT_POOL_BYTES: u64 = 50 << 20;
@@ -90,19 +90,11 @@ pub fn demo_config(opts: &DemoOptions) -> anyhow::Result<Config> {
         let path = samples.join(format!("{name}.mp4"));
         write_if_changed(&path, bytes)?;
         let abs = std::path::absolute(&path)?;
-        cameras.push(CameraConfig {
-            name: name.to_owned(),
-            url: Some(format!("file:{}", abs.display())),
-            onvif: None,
-            username: None,
-            password: None,
-            transport: Transport::Tcp,
-            onvif_topics: Vec::new(),
-            max_age_days: None,
-            settings: demo_settings(),
-            detect: None,
-            detect_keys: Default::default(),
-        });
+        let entry = crate::config::CameraEntry::from_json(&serde_json::json!({
+            "name": name,
+            "url": format!("file:{}", abs.display()),
+        }))?;
+        cameras.push(entry.resolve(&demo_settings(), "")?);
     }
     Ok(Config {
         server: ServerConfig {
@@ -114,6 +106,7 @@ pub fn demo_config(opts: &DemoOptions) -> anyhow::Result<Config> {
         clips_root: opts.data_dir.join("clips"),
         pool_limit: DEFAULT_POOL_BYTES,
         cameras,
+        defaults: demo_settings(),
         mqtt: opts.mqtt.as_ref().map(|url| demo_mqtt(url)).transpose()?,
         webhooks: Vec::new(),
     })

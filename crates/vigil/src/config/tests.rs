@@ -131,3 +131,50 @@ fn sizes_parse_with_units() {
         assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_camera_from_json_is_checked_like_the_file_naming_the_key() {
+    use serde_json::json;
+    let defaults = RecordingSettings::default();
+    let ok = CameraEntry::from_json(&json!({
+        "name": " garage ", "url": "rtsp://10.0.0.9/main", "password": "pw",
+        "pre_buffer_secs": 8, "detect": true, "detect_masks": [[[0, 0], [0.5, 0], [0.5, 1]]]
+    }))
+    .unwrap()
+    .resolve(&defaults, "")
+    .unwrap();
+    assert_eq!(ok.name, "garage");
+    assert_eq!(ok.settings.pre_buffer_secs, 8);
+    assert!(ok.detect.is_some());
+    let key_of = |v: serde_json::Value| match CameraEntry::from_json(&v)
+        .and_then(|c| c.resolve(&defaults, ""))
+    {
+        Err(ConfigError::Invalid { key, .. }) => key,
+        other => panic!("{v}: {other:?}"),
+    };
+    assert_eq!(key_of(json!({"name": "a", "url": "http://x"})), "url");
+    assert_eq!(key_of(json!({"name": "a"})), "url");
+    assert_eq!(key_of(json!({"name": "", "url": "rtsp://x"})), "name");
+    assert_eq!(
+        key_of(json!({"name": "a", "url": "rtsp://x", "urll": 1})),
+        "urll"
+    );
+    assert_eq!(
+        key_of(json!({"name": "a", "url": "rtsp://x", "pre_buffer_secs": "ten"})),
+        "pre_buffer_secs"
+    );
+    assert_eq!(
+        key_of(json!({"name": "a", "url": "rtsp://x", "pre_buffer_secs": 99})),
+        "pre_buffer_secs"
+    );
+    assert_eq!(
+        key_of(json!({"name": "a", "url": "rtsp://x", "transport": "carrier pigeon"})),
+        "transport"
+    );
+    assert_eq!(
+        key_of(json!({"name": "a", "url": "rtsp://x", "detect_threshold": 0})),
+        "detect_threshold"
+    );
+    assert_eq!(key_of(json!({"name": 5, "url": "rtsp://x"})), "name");
+    assert_eq!(key_of(json!(["name"])), "body");
+}

@@ -376,6 +376,39 @@ impl CameraSet {
         self.start_claimed(cfg, Some(at))
     }
 
+    /// Stops camera `name` and starts `cfg` in its place (a new URL, new keys, a new name): the
+    /// other cameras keep recording. When `cfg` can't start, the old camera is started again
+    /// and the error returned.
+    pub fn replace(&self, name: &str, cfg: CameraConfig) -> Result<(), CameraSetError> {
+        let _busy = self.claim(name);
+        let _renamed = (cfg.name != name).then(|| self.claim(&cfg.name));
+        if cfg.name != name && self.get(&cfg.name).is_some() {
+            return Err(CameraSetError::Exists(cfg.name));
+        }
+        let (old, at) = self.stop_claimed(name)?;
+        let renamed = cfg.name != name;
+        match self.start_claimed(cfg, Some(at)) {
+            Ok(()) => {
+                if renamed {
+                    self.env.notices.publish(
+                        name,
+                        Notice::Removed {
+                            at: self.env.clock.now(),
+                        },
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                warn!(camera = %name, "the new configuration did not start ({e}); starting the old one again");
+                if let Err(e2) = self.start_claimed(old, Some(at)) {
+                    warn!(camera = %name, "the old configuration did not start either: {e2}");
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Saves `settings` for the camera and applies them live. They must be valid (the caller
     /// validated them and reported errors).
     pub fn configure(&self, name: &str, settings: RecordingSettings) -> Result<(), CameraSetError> {

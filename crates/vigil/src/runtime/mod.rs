@@ -93,7 +93,8 @@ impl Runtime {
         std::fs::create_dir_all(&config.server.data_dir)
             .with_context(|| format!("creating {}", config.server.data_dir.display()))?;
         let catalog = Arc::new(Catalog::open(&config.server.data_dir.join("catalog.db"))?);
-        let names: Vec<String> = config.cameras.iter().map(|c| c.name.clone()).collect();
+        let cameras = with_stored_cameras(&config, &catalog);
+        let names: Vec<String> = cameras.iter().map(|c| c.name.clone()).collect();
         let report = catalog.reconcile(&clips_root, &names)?;
         if report != ReconcileReport::default() {
             info!(
@@ -117,6 +118,9 @@ impl Runtime {
             clips_root.clone(),
             config.retention_policy(),
         ));
+        for c in &cameras {
+            retention.set_camera_max_age(&c.name, c.max_age_days);
+        }
         let (retention_kick, kicked) = std::sync::mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let retention_thread = {
@@ -217,7 +221,7 @@ impl Runtime {
             thumbs,
             integrations,
         };
-        for cam in runtime.handle.config().cameras.clone() {
+        for cam in cameras {
             if let Err(e) = runtime.handle.cameras().start(cam) {
                 // Take back what did start before saying why.
                 runtime.stop_blocking();
@@ -409,4 +413,41 @@ fn run_retention(
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
+}
+
+/// The cameras to start: the config file's, each replaced by its keys changed through the API
+/// when there are some, then the ones added through the API (docs/cameras.md). A stored camera
+/// that no longer checks out (a config-file `[defaults]` change can make one invalid) is said
+/// and left out (a config-file camera then runs with the file's keys).
+fn with_stored_cameras(config: &Config, catalog: &Catalog) -> Vec<crate::config::CameraConfig> {
+    let mut cameras = config.cameras.clone();
+    let stored = match catalog.stored_cameras() {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("cannot read the cameras saved through the API: {e}");
+            return cameras;
+        }
+    };
+    for s in stored {
+        let cam = crate::config::CameraEntry::from_json(&s.entry)
+            .and_then(|e| e.resolve(&config.defaults, ""));
+        let mut cam = match cam {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(camera = %s.name, "the camera saved through the API is not valid any more ({e}); left out");
+                continue;
+            }
+        };
+        match cameras.iter_mut().find(|c| c.name == cam.name) {
+            Some(file) => {
+                info!(camera = %cam.name, "using the camera's keys saved through the API (they replace the config file's)");
+                *file = cam;
+            }
+            None => {
+                cam.from_api = true;
+                cameras.push(cam);
+            }
+        }
+    }
+    cameras
 }

@@ -89,7 +89,7 @@ pub async fn list(State(app): State<Http>) -> Json<Value> {
     Json(json!({ "cameras": cameras }))
 }
 
-fn config_json(name: &str, s: &RecordingSettings) -> Value {
+pub(crate) fn config_json(name: &str, s: &RecordingSettings) -> Value {
     json!({
         "camera": name,
         "enabled": s.enabled,

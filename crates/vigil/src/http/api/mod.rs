@@ -6,6 +6,7 @@
 //! outside the storage root (clip files are found through the catalog's keys, which vigil wrote,
 //! and checked again before they are opened).
 
+mod camera_admin;
 mod cameras;
 mod live_ws;
 mod metrics;
@@ -79,7 +80,16 @@ pub(crate) fn camera(app: &Http, name: &str) -> ApiResult<Arc<Camera>> {
 /// The API's routes (mounted with the status page and the UI by [`crate::http`]).
 pub fn router(app: Http) -> Router<Http> {
     let api = Router::new()
-        .route("/api/cameras", get(cameras::list))
+        .route(
+            "/api/cameras",
+            get(cameras::list).post(camera_admin::add_camera),
+        )
+        .route(
+            "/api/cameras/{camera}",
+            get(camera_admin::get_camera)
+                .put(camera_admin::put_camera)
+                .delete(camera_admin::delete_camera),
+        )
         .route("/api/cameras/{camera}/motion", post(cameras::motion))
         .route("/api/cameras/{camera}/restart", post(cameras::restart))
         .route(

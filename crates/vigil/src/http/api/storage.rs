@@ -33,8 +33,8 @@ pub async fn storage(State(app): State<Http>) -> ApiResult<Json<Value>> {
         "cameras": usage,
         "retention": {
             "max_age_days": s.max_age_days,
-            "camera_max_age_days": app.config().cameras.iter()
-                .filter_map(|c| Some((c.name.clone(), c.max_age_days?)))
+            "camera_max_age_days": app.retention().policy().camera_max_age.iter()
+                .map(|(c, d)| (c.clone(), d.as_secs() / 86_400))
                 .collect::<std::collections::BTreeMap<_, _>>(),
             "max_bytes": s.max_bytes.map(|b| b.0),
             "min_free": min_free,
