@@ -28,6 +28,7 @@
 //! The heart (pre-buffer, pool, recorder, fMP4) is in `vigil-core`; the ONVIF client in
 //! `vigil-onvif`; this crate is wiring. docs/data-flow.md draws the picture.
 
+pub mod auth;
 pub mod camera;
 pub mod catalog;
 pub mod cli;

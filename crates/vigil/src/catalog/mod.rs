@@ -18,12 +18,14 @@ mod events;
 mod reconcile;
 mod settings;
 mod sink;
+mod users;
 
 pub use cameras::StoredCamera;
 pub use clips::{CameraUsage, ClipFacts, ClipFilter, ClipRow, NewClip};
 pub use events::{EventFilter, EventRow};
 pub use reconcile::ReconcileReport;
 pub use sink::CatalogWriter;
+pub use users::{SessionRow, UserRow};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -37,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_event_kinds.sql"),
     include_str!("../../migrations/0003_detect_settings.sql"),
     include_str!("../../migrations/0004_camera_config.sql"),
+    include_str!("../../migrations/0005_users.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod demo;
+pub mod user;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +51,11 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Manage the users of the web UI and the API (kept in the catalog).
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+    },
     /// Print an MP4 file's box tree.
     Inspect { file: PathBuf },
     /// Cut a clip's torn tail back to its last whole fragment (after a crash).
@@ -58,6 +64,46 @@ enum Cmd {
     /// Prints the time it took, to compare with `ffmpeg -c copy`.
     // The repository's bench/remux_vs_ffmpeg.py runs that comparison.
     Remux { input: PathBuf, output: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user (or change one's role and password); the password is read from stdin.
+    Add {
+        name: String,
+        #[arg(long, value_name = "admin|viewer")]
+        role: String,
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// List the users.
+    List {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Remove a user (its sessions end).
+    Remove {
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+/// Listening beyond loopback with neither users nor an API token would give anyone on the
+/// network the cameras and the clips: refused, saying why.
+fn refuse_open_network(config: &crate::config::Config) -> anyhow::Result<()> {
+    let ip = config.server.listen.ip();
+    if ip.is_loopback() || config.server.api_token.is_some() {
+        return Ok(());
+    }
+    let path = config.server.data_dir.join("catalog.db");
+    if path.exists() && crate::catalog::Catalog::open(&path)?.user_count()? > 0 {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "server.listen = {}: refusing to listen beyond this machine with neither users nor an API token (anyone on the network could watch the cameras and delete clips). Add a user (`vigil user add NAME --role admin --config FILE`), set server.api_token, or listen on 127.0.0.1",
+        config.server.listen
+    )
 }
 
 /// The `vigil` command.
@@ -94,6 +140,7 @@ fn real_main() -> anyhow::Result<()> {
                     })?;
                 // The port actually bound (`:0` picks one): links sent out point at it.
                 config.server.listen = listener.local_addr()?;
+                refuse_open_network(&config)?;
                 let rt = crate::runtime::Runtime::start(config, clock)?;
                 serve(rt, listener, shutdown_signal(None)).await
             })
@@ -126,6 +173,25 @@ fn real_main() -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("some cameras failed the check")
             }
+        }
+        Cmd::User { cmd } => {
+            let out = match cmd {
+                UserCmd::Add { name, role, config } => {
+                    vec![user::add(
+                        &crate::config::Config::load(&config)?,
+                        &name,
+                        &role,
+                    )?]
+                }
+                UserCmd::List { config } => user::list(&crate::config::Config::load(&config)?)?,
+                UserCmd::Remove { name, config } => {
+                    vec![user::remove(&crate::config::Config::load(&config)?, &name)?]
+                }
+            };
+            for l in out {
+                println!("{l}");
+            }
+            Ok(())
         }
         Cmd::Inspect { file } => {
             let data =

@@ -29,6 +29,10 @@ use crate::runtime::RuntimeHandle;
 pub struct Http {
     pub rt: RuntimeHandle,
     pub history: Arc<history::History>,
+    /// Failed sign-ins per address (docs/users.md).
+    pub logins: Arc<crate::auth::LoginLimiter>,
+    /// Served over TLS (session cookies are `Secure`).
+    pub tls: bool,
 }
 
 impl std::ops::Deref for Http {
@@ -54,7 +58,7 @@ pub fn router(state: Http) -> Router {
         .route("/status.json", get(status::status_json))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            api::require_token,
+            api::auth::authorize,
         ));
     Router::new()
         .merge(ui::routes())
@@ -75,6 +79,8 @@ pub fn start(listener: TcpListener, rt: RuntimeHandle) -> std::io::Result<Server
     let state = Http {
         rt,
         history: Default::default(),
+        logins: Default::default(),
+        tls: false,
     };
     let s = &state.config().server;
     let limits = server::Limits {

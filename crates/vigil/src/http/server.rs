@@ -197,6 +197,10 @@ impl http_body::Body for TrackedBody {
 #[derive(Clone, Copy, Debug)]
 pub struct ConnSocket(std::os::fd::RawFd);
 
+/// The address a request came from (the sign-in limiter counts per address).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnPeer(pub std::net::SocketAddr);
+
 impl ConnSocket {
     /// Sets the socket's send buffer (the kernel doubles it and stops autotuning it).
     pub fn set_send_buffer(&self, bytes: usize) -> std::io::Result<()> {
@@ -278,6 +282,7 @@ struct ConnService {
     router: Router,
     activity: Arc<Activity>,
     socket: ConnSocket,
+    peer: ConnPeer,
     handle: ConnHandle,
 }
 
@@ -293,6 +298,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
         let router = self.router.clone();
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(self.socket);
+        req.extensions_mut().insert(self.peer);
         req.extensions_mut().insert(self.handle.clone());
         Box::pin(async move {
             let resp = match router.oneshot(req).await {
@@ -440,7 +446,7 @@ pub async fn serve(
                 _ = tick.tick() => registry.reap(&limits, false),
             }
         }
-        let (socket, _peer) = tokio::select! {
+        let (socket, peer) = tokio::select! {
             s = &mut stop => break 'accept s.grace,
             _ = tick.tick() => {
                 registry.reap(&limits, false);
@@ -474,6 +480,7 @@ pub async fn serve(
             router: router.clone(),
             activity: activity.clone(),
             socket: ConnSocket(fd),
+            peer: ConnPeer(peer),
             handle: ConnHandle {
                 activity: activity.clone(),
                 _registered: registered.clone(),

@@ -6,6 +6,7 @@
 //! outside the storage root (clip files are found through the catalog's keys, which vigil wrote,
 //! and checked again before they are opened).
 
+pub mod auth;
 mod camera_admin;
 mod cameras;
 mod live_ws;
@@ -16,9 +17,8 @@ mod storage;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -127,51 +127,25 @@ pub fn router(app: Http) -> Router<Http> {
             get(|State(app): State<Http>| async move { Json(app.integrations().json()) }),
         )
         .route("/api/history", get(crate::http::history::get))
+        .route("/api/login", post(auth::login))
+        .route("/api/logout", post(auth::logout))
+        .route("/api/me", get(auth::me))
         .route("/metrics", get(metrics::metrics))
         .route(
             "/api/{*rest}",
             axum::routing::any(|| async { ApiError::not_found("no such endpoint") }),
         )
-        .layer(axum::middleware::from_fn_with_state(app, require_token));
+        .layer(axum::middleware::from_fn_with_state(app, auth::authorize));
     Router::new()
         .merge(api)
         .route("/healthz", get(|| async { "ok\n" }))
-}
-
-/// Guards `/api/*` and `/metrics` with the bearer token, when one is configured.
-pub(crate) async fn require_token(State(app): State<Http>, req: Request, next: Next) -> Response {
-    let Some(token) = app.config().server.api_token.as_deref() else {
-        return next.run(req).await;
-    };
-    let query = query_token(req.uri());
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            // The scheme name is case-insensitive (RFC 9110 §11.1).
-            let (scheme, rest) = v.trim_start().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then_some(rest)
-        })
-        .map(str::trim)
-        .or(query.as_deref());
-    match given {
-        Some(g) if constant_time_eq(g.as_bytes(), token.as_bytes()) => next.run(req).await,
-        Some(_) => ApiError(StatusCode::UNAUTHORIZED, "wrong API token".into()).into_response(),
-        None => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({ "error": "this API needs Authorization: Bearer <token>" })),
-        )
-            .into_response(),
-    }
 }
 
 /// `?token=` on a clip's file and picture (`/api/recordings/{id}/file`, `thumbnail.jpg`) and a
 /// camera's live view and snapshot (`/api/cameras/{camera}/live.mp4`, `live.ws`,
 /// `snapshot.jpg`) and nowhere else: a `<video>`, an `<img>`, a download link or a browser's
 /// WebSocket cannot send a header. (The UI's page sets `Referrer-Policy: no-referrer`.)
-fn query_token(uri: &axum::http::Uri) -> Option<String> {
+pub(super) fn query_token(uri: &axum::http::Uri) -> Option<String> {
     let path = uri.path();
     let id = path
         .strip_prefix("/api/recordings/")
@@ -195,7 +169,7 @@ fn query_token(uri: &axum::http::Uri) -> Option<String> {
     q.get("token").cloned()
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
