@@ -171,6 +171,11 @@ pub struct ServerConfig {
     /// Assistant). Default: `http://<listen>`, with the machine's host name for `0.0.0.0`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// HTTPS: the certificate chain and its private key, PEM files (docs/users.md, "TLS").
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn default_max_connections() -> usize {
@@ -235,6 +240,21 @@ impl ServerConfig {
                 ));
             }
         }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "server.tls_key",
+                    "tls_cert needs tls_key (the certificate's private key, PEM)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "server.tls_cert",
+                    "tls_key needs tls_cert (the certificate chain, PEM)",
+                ))
+            }
+            _ => {}
+        }
         for (i, h) in self.hosts.iter().enumerate() {
             let ok = !h.is_empty()
                 && h.len() <= 253
@@ -264,6 +284,8 @@ impl Default for ServerConfig {
             idle_timeout_secs: default_idle_timeout(),
             live_queue_kib: default_live_queue_kib(),
             public_url: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -592,10 +614,15 @@ impl Config {
             return u.trim_end_matches('/').to_owned();
         }
         let l = self.server.listen;
-        if l.ip().is_unspecified() {
-            format!("http://{}:{}", crate::util::host_name(), l.port())
+        let scheme = if self.server.tls_cert.is_some() {
+            "https"
         } else {
-            format!("http://{l}")
+            "http"
+        };
+        if l.ip().is_unspecified() {
+            format!("{scheme}://{}:{}", crate::util::host_name(), l.port())
+        } else {
+            format!("{scheme}://{l}")
         }
     }
 

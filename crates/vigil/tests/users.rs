@@ -240,3 +240,88 @@ fn listening_beyond_loopback_needs_users_or_a_token() {
     assert_eq!(st, 401);
     run.stop();
 }
+
+/// `[server] tls_cert` / `tls_key`: the API over HTTPS (a certificate of the test's own
+/// authority), session cookies `Secure`; plain HTTP on that port gets nothing.
+#[test]
+fn https_with_secure_session_cookies() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = common::make_certs(dir.path());
+    let config = common::write_run_config(
+        dir.path(),
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"",
+            cert.display(),
+            key.display()
+        ),
+        "",
+    );
+    let (ok, out) = user_cmd(
+        &config,
+        &["add", "alice", "--role", "admin"],
+        "alice-password\n",
+    );
+    assert!(ok, "{out}");
+    let run = common::RunProcess::start(&config);
+    assert!(
+        run.demo
+            .log
+            .iter()
+            .any(|l| l.contains("status page on https://")),
+        "{:?}",
+        run.demo.log
+    );
+    let a = run.addr.clone();
+    let (st, _, _) = common::https(&a, &ca, "GET", "/api/cameras", &[], b"");
+    assert_eq!(st, 401);
+    let body = br#"{"name": "alice", "password": "alice-password"}"#;
+    let (st, h, _) = common::https(&a, &ca, "POST", "/api/login", &[], body);
+    assert_eq!(st, 200);
+    let set = common::header(&h, "set-cookie").unwrap().to_owned();
+    assert!(
+        set.contains("; Secure") && set.contains("HttpOnly"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let (st, _, cams) = common::https(&a, &ca, "GET", "/api/cameras", &[("Cookie", &cookie)], b"");
+    assert_eq!(st, 200);
+    let cams: Value = serde_json::from_slice(&cams).unwrap();
+    assert_eq!(cams["cameras"].as_array().unwrap().len(), 2);
+    // Plain HTTP to the HTTPS port: no answer (the handshake fails), vigil goes on.
+    use std::io::{Read, Write as _};
+    let mut s = std::net::TcpStream::connect(&a).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(b"GET /api/cameras HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(
+        !got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    let (st, _, _) = common::https(&a, &ca, "GET", "/healthz", &[], b"");
+    assert_eq!(st, 200);
+    run.stop();
+}
+
+#[test]
+fn a_bad_certificate_is_refused_at_start_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let config = common::write_run_config(
+        dir.path(),
+        &format!("tls_cert = \"{0}\"\ntls_key = \"{0}\"", junk.display()),
+        "",
+    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    cmd.args(["run", "--config"]).arg(&config);
+    let mut p = common::DemoProcess::spawn(cmd);
+    assert!(!p.wait_exit(Duration::from_secs(20)).success());
+    let log = p.log.join("\n");
+    assert!(
+        log.contains("server.tls_cert") && log.contains("junk.pem"),
+        "{log}"
+    );
+}

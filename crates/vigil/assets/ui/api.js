@@ -1,6 +1,7 @@
-// Every call to vigil's JSON API goes through api(). When the server has an API token
-// (server.api_token) it answers 401: the page then asks for the token once (whatever number of
-// requests were waiting), keeps it in localStorage and sends it as `Authorization: Bearer`.
+// Every call to vigil's JSON API goes through api(). When vigil has users or an API token it
+// answers 401 to a stranger: the page then asks once (whatever number of requests were
+// waiting) for a user's name and password (POST /api/login sets a session cookie the browser
+// sends from then on) or the API token (kept in localStorage, sent as `Authorization: Bearer`).
 // A <video>, a download link or a WebSocket cannot send a header: withToken() puts the token in
 // the URL instead, which the server accepts on a clip's file and a camera's live view only.
 
@@ -34,33 +35,79 @@ const currentToken = () => token() || memoryToken;
 
 let asking = null;
 
-/** Shows the token dialog; resolves once the user has entered a token. */
-function askToken(refused) {
+/**
+ * Shows the sign-in dialog (a user's name and password, or the API token); resolves once
+ * either worked. `refused`: the last attempt's credentials were refused.
+ */
+function askSignIn(refused) {
   if (asking) return asking;
   const dialog = document.getElementById('token-dialog');
-  const form = document.getElementById('token-form');
+  const loginForm = document.getElementById('login-form');
+  const loginError = document.getElementById('login-error');
+  const tokenForm = document.getElementById('token-form');
   const input = document.getElementById('token-input');
-  const error = document.getElementById('token-error');
-  error.textContent = refused ? 'That token was refused: enter the right one.' : '';
+  const tokenError = document.getElementById('token-error');
+  loginError.textContent = refused ? 'Please sign in again.' : '';
+  tokenError.textContent = refused && currentToken() ? 'That token was refused: enter the right one.' : '';
   asking = new Promise((resolve) => {
-    const done = (ev) => {
-      ev.preventDefault();
-      const t = input.value.trim();
-      if (!t) return;
-      form.removeEventListener('submit', done);
-      saveToken(t);
-      input.value = '';
+    const finish = () => {
+      loginForm.removeEventListener('submit', signIn);
+      tokenForm.removeEventListener('submit', useToken);
       dialog.close();
       asking = null;
       resolve();
+      window.dispatchEvent(new Event('vigil:signed-in'));
     };
-    form.addEventListener('submit', done);
-    // The token is needed for everything: Escape does not dismiss the dialog.
+    const signIn = async (ev) => {
+      ev.preventDefault();
+      const name = document.getElementById('login-name').value;
+      const pw = document.getElementById('login-password');
+      loginError.textContent = '';
+      let res;
+      try {
+        res = await fetch('/api/login', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+          body: JSON.stringify({ name, password: pw.value }),
+        });
+      } catch (e) {
+        loginError.textContent = `vigil is not answering (${e.message})`;
+        return;
+      }
+      if (res.ok) {
+        pw.value = '';
+        // A session now: a token kept from before would be sent first.
+        saveToken('');
+        finish();
+        return;
+      }
+      const data = await res.json().catch(() => null);
+      loginError.textContent = data?.error || `${res.status} ${res.statusText}`;
+      pw.select();
+    };
+    const useToken = (ev) => {
+      ev.preventDefault();
+      const t = input.value.trim();
+      if (!t) return;
+      saveToken(t);
+      input.value = '';
+      finish();
+    };
+    loginForm.addEventListener('submit', signIn);
+    tokenForm.addEventListener('submit', useToken);
+    // Needed for everything: Escape does not dismiss the dialog.
     dialog.addEventListener('cancel', (ev) => ev.preventDefault(), { once: true });
-    dialog.showModal();
-    input.focus();
+    if (!dialog.open) dialog.showModal();
+    document.getElementById('login-name').focus();
   });
   return asking;
+}
+
+/** Ends the session (and forgets a token kept in this browser). */
+export async function signOut() {
+  saveToken('');
+  await fetch('/api/logout', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })
+    .catch(() => {});
 }
 
 const conn = { ok: null };
@@ -97,7 +144,7 @@ export async function api(path, { method = 'GET', body } = {}) {
     }
     setConn(true);
     if (res.status === 401) {
-      await askToken(Boolean(t));
+      await askSignIn(Boolean(t));
       continue;
     }
     const text = await res.text();

@@ -14,7 +14,8 @@ import * as camera from './camera.js';
 import * as recordings from './recordings.js';
 import * as storage from './storage.js';
 import * as integrations from './integrations.js';
-import { h } from './dom.js';
+import { api, signOut } from './api.js';
+import { h, setText } from './dom.js';
 
 const ROUTES = [
   [/^#?\/?$/, dashboard, 'dashboard'],
@@ -47,5 +48,24 @@ function route() {
     h('p', {}, 'No page here. ', h('a', { href: '#/', text: 'Back to the dashboard' }))));
 }
 
+// Who is signed in: a viewer's page has no controls that change anything (the server refuses
+// them anyway: 403); a session shows its user and a "Sign out" button.
+async function who() {
+  try {
+    const me = await api('/api/me');
+    document.body.dataset.role = me.role || 'viewer';
+    const box = document.getElementById('who');
+    box.hidden = me.via !== 'session';
+    setText(document.getElementById('who-name'), me.name ? `${me.name} (${me.role})` : '');
+  } catch {
+    // The next API call asks again.
+  }
+}
+
+document.getElementById('sign-out').addEventListener('click', async () => {
+  await signOut();
+  location.reload();
+});
+window.addEventListener('vigil:signed-in', () => { who().then(route); });
 window.addEventListener('hashchange', route);
-route();
+who().then(route);

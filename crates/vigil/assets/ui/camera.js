@@ -141,11 +141,17 @@ function settingsForm(name, onSaved) {
   return { form, fill };
 }
 
+/** A card only admins see (a viewer's page has nothing that changes state). */
+function adminOnly(el) {
+  el.classList.add('admin-only');
+  return el;
+}
+
 export function mount(main, [rawName]) {
   const name = decodeURIComponent(rawName);
   const errors = errorLine();
   const stateBadge = badge('IDLE');
-  const trigger = h('button', { type: 'button', text: 'Trigger motion (5 s)' });
+  const trigger = h('button', { type: 'button', class: 'admin-only', text: 'Trigger motion (5 s)' });
   const triggered = h('span', { class: 'muted', role: 'status' });
   const live = h('div');
   const view = liveView(name, { large: true });
@@ -198,8 +204,8 @@ export function mount(main, [rawName]) {
     h('section', { class: 'card live-card' }, view.el,
       h('div', { class: 'actions' }, sound, h('a', { href: '#/live', text: 'All cameras live →' }))),
     h('div', { class: 'columns' },
-      h('div', {}, card('Motion recording', form), card('Now', live), detectCard,
-        card('Detection settings', detectForm.form)),
+      h('div', {}, adminOnly(card('Motion recording', form)), card('Now', live), detectCard,
+        adminOnly(card('Detection settings', detectForm.form))),
       h('div', {},
         card('Pre-buffer fill over time', bytesChart.el, secsChart.el),
         card('Pre-buffer', bufferFacts),

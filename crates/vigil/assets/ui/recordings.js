@@ -169,10 +169,10 @@ export function mount(main, [query]) {
     const cell = (label, ...c) => h('td', { dataset: { label } }, ...c);
     const playBtn = h('button', { type: 'button', class: 'play primary', text: 'Play' });
     playBtn.addEventListener('click', () => play(r));
-    const protBtn = h('button', { type: 'button', class: 'protect', 'aria-pressed': String(r.protected),
+    const protBtn = h('button', { type: 'button', class: 'protect admin-only', 'aria-pressed': String(r.protected),
       text: r.protected ? 'Protected' : 'Protect', title: 'Protected clips are never removed by retention' });
     protBtn.addEventListener('click', () => protect(r, protBtn));
-    const delBtn = h('button', { type: 'button', class: 'delete danger', text: 'Delete',
+    const delBtn = h('button', { type: 'button', class: 'delete danger admin-only', text: 'Delete',
       disabled: r.status === 'recording', title: r.status === 'recording' ? 'still being written' : null });
     delBtn.addEventListener('click', () => remove(r, delBtn));
     const dl = h('a', { class: 'button', href: fileUrl(r.id), download: fileName(r), text: 'Download' });

@@ -141,6 +141,10 @@ fn real_main() -> anyhow::Result<()> {
                 // The port actually bound (`:0` picks one): links sent out point at it.
                 config.server.listen = listener.local_addr()?;
                 refuse_open_network(&config)?;
+                // A certificate that doesn't load is said before any camera starts.
+                if let (Some(c), Some(k)) = (&config.server.tls_cert, &config.server.tls_key) {
+                    crate::http::tls_acceptor(c, k)?;
+                }
                 let rt = crate::runtime::Runtime::start(config, clock)?;
                 serve(rt, listener, shutdown_signal(None)).await
             })
@@ -283,11 +287,22 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let handle = rt.handle();
-    let server = crate::http::start(listener, handle.clone())?;
+    let server = match crate::http::start(listener, handle.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            rt.shutdown().await;
+            return Err(e);
+        }
+    };
     tracing::info!(
-        "{} cameras, clips under {}, status page on http://{}",
+        "{} cameras, clips under {}, status page on {}://{}",
         handle.cameras().names().len(),
         handle.clips_root().display(),
+        if handle.config().server.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         server.local_addr()
     );
     shutdown.await;

@@ -73,14 +73,50 @@ pub fn router(state: Http) -> Router {
         .with_state(state)
 }
 
-/// Starts serving `rt` on `listener` (on the current tokio runtime).
-pub fn start(listener: TcpListener, rt: RuntimeHandle) -> std::io::Result<Server> {
+/// The HTTPS acceptor of `server.tls_cert` / `tls_key` (PEM), with rustls' ring provider.
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use anyhow::Context;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<_, _>>())
+        .map_err(|e| anyhow::anyhow!("server.tls_cert: {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "server.tls_cert: {}: no certificate in it (PEM \"BEGIN CERTIFICATE\" blocks)",
+            cert.display()
+        );
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("server.tls_key: {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("server.tls_cert / tls_key: the key does not go with the certificate")?;
+    let mut cfg = cfg;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// Starts serving `rt` on `listener` (on the current tokio runtime), over HTTPS when
+/// `server.tls_cert` is set.
+pub fn start(listener: TcpListener, rt: RuntimeHandle) -> anyhow::Result<Server> {
     let addr = listener.local_addr()?;
+    let tls = match (&rt.config().server.tls_cert, &rt.config().server.tls_key) {
+        (Some(c), Some(k)) => Some(tls_acceptor(c, k)?),
+        _ => None,
+    };
     let state = Http {
         rt,
         history: Default::default(),
         logins: Default::default(),
-        tls: false,
+        tls: tls.is_some(),
     };
     let s = &state.config().server;
     let limits = server::Limits {
@@ -91,7 +127,7 @@ pub fn start(listener: TcpListener, rt: RuntimeHandle) -> std::io::Result<Server
     let sampler = tokio::spawn(history::run(state.clone()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<server::Stop>();
     let app = router(state);
-    let task = tokio::spawn(server::serve(listener, app, limits, async move {
+    let task = tokio::spawn(server::serve(listener, app, limits, tls, async move {
         // A dropped sender stops the server at once.
         stopped.await.unwrap_or(server::Stop {
             grace: Duration::ZERO,

@@ -419,6 +419,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: impl std::future::Future<Output = Stop>,
 ) {
     let registry = Arc::new(Registry::default());
@@ -467,10 +468,10 @@ pub async fn serve(
         let fd = std::os::fd::AsRawFd::as_raw_fd(&socket);
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity::new());
-        let io = TokioIo::new(WatchedIo {
+        let io = WatchedIo {
             inner: socket,
             activity: activity.clone(),
-        });
+        };
         let registered = Arc::new(Registered {
             registry: registry.clone(),
             id,
@@ -487,12 +488,40 @@ pub async fn serve(
                 closed: closed.clone(),
             },
         };
-        let conn = http.serve_connection(io, svc).with_upgrades();
+        let http = http.clone();
+        let tls = tls.clone();
+        let handshake = limits.header_timeout;
         // Registered before the task can end, so its removal always finds it.
         let mut conns = registry.lock();
         let task = tokio::spawn(async move {
             let _registered = registered;
-            if let Err(e) = conn.await {
+            let ended = match tls {
+                None => {
+                    http.serve_connection(TokioIo::new(io), svc)
+                        .with_upgrades()
+                        .await
+                }
+                // HTTPS: the handshake must end within the header timeout (a client that
+                // opens and stalls holds nothing for long).
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake, acceptor.accept(io)).await {
+                        Ok(Ok(tls_io)) => {
+                            http.serve_connection(TokioIo::new(tls_io), svc)
+                                .with_upgrades()
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            debug!(connection = id, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            debug!(connection = id, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+            };
+            if let Err(e) = ended {
                 debug!(connection = id, "connection ended: {e}");
             }
         });

@@ -418,9 +418,51 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-    use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    exchange(&mut s, addr, method, path, headers, body)
+}
+
+/// The same over HTTPS, trusting the authority `ca` (a PEM file) only.
+pub fn https(
+    addr: &str,
+    ca: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let host = addr.rsplit_once(':').unwrap().0.to_owned();
+    let name = ServerName::try_from(host).unwrap();
+    let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(cfg), name).unwrap();
+    let mut sock = std::net::TcpStream::connect(addr).expect("connect");
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    exchange(&mut tls, addr, method, path, headers, body)
+}
+
+fn exchange(
+    s: &mut (impl std::io::Read + std::io::Write),
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -436,7 +478,8 @@ pub fn http(
     s.write_all(req.as_bytes()).unwrap();
     s.write_all(body).unwrap();
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
+    // A TLS peer may close without close_notify: what arrived is the answer.
+    let _ = s.read_to_end(&mut raw);
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -512,8 +555,9 @@ impl RunProcess {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
         cmd.args(["run", "--config"]).arg(config);
         let mut demo = DemoProcess::spawn(cmd);
-        let line = demo.wait_for(&["status page on http://"], Duration::from_secs(30));
-        let addr = line.rsplit("http://").next().unwrap().trim().to_owned();
+        // http:// or https://
+        let line = demo.wait_for(&["status page on http"], Duration::from_secs(30));
+        let addr = line.rsplit("://").next().unwrap().trim().to_owned();
         RunProcess { demo, addr }
     }
 
@@ -650,5 +694,75 @@ pub fn crossing(from: f64, to: f64, x0: f64, x1: f64) -> String {
     let speed = (x1 - x0) / (to - from);
     format!(
         "[bg][box]overlay=x='if(between(t,{from},{to}),{x0}+(t-{from})*{speed},-200)':y=150[out]"
+    )
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 it signed (openssl).
+pub fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=vigil test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
     )
 }
