@@ -671,3 +671,92 @@ fn clip_pictures_show_in_the_list_and_timeline_and_the_detector_on_its_camera() 
     ]);
     run.stop();
 }
+
+/// Users in the browser over HTTPS (docs/users.md): sign in, a viewer's pages, an admin's,
+/// the cookie's flags, the limiter.
+#[test]
+fn users_sign_in_over_https_and_viewers_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = make_certs(dir.path());
+    let config = write_run_config(
+        dir.path(),
+        &format!(
+            "api_token = \"{TOKEN}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+            cert.display(),
+            key.display()
+        ),
+        "",
+    );
+    for (name, role, pw) in [
+        ("alice", "admin", "alice-password"),
+        ("bob", "viewer", "bob-password"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["user", "add", name, "--role", role, "--config"])
+            .arg(&config)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{pw}").unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    let run = RunProcess::start(&config);
+    // A clip to list.
+    let auth = format!("Bearer {TOKEN}");
+    let (st, _, _) = https(
+        &run.addr,
+        &ca,
+        "POST",
+        "/api/cameras/front/motion",
+        &[("Authorization", &auth)],
+        br#"{"action":"pulse","duration_ms":500}"#,
+    );
+    assert_eq!(st, 202);
+    poll_until("a clip", Duration::from_secs(30), || {
+        let (_, _, b) = https(
+            &run.addr,
+            &ca,
+            "GET",
+            "/api/recordings",
+            &[("Authorization", &auth)],
+            b"",
+        );
+        let v: Value = serde_json::from_slice(&b).ok()?;
+        (v["recordings"]
+            .as_array()?
+            .iter()
+            .any(|c| c["status"] == "complete"))
+        .then_some(())
+    });
+    let v = scenario_with(
+        "users",
+        &format!("https://{}", run.addr),
+        &[],
+        Duration::from_secs(120),
+    );
+    assert_eq!(v["wrong_password"], "wrong name or password", "{v}");
+    assert_eq!(v["viewer_who"], "bob (viewer)", "{v}");
+    assert_eq!(
+        v["cookie"],
+        serde_json::json!({"httpOnly": true, "secure": true, "sameSite": "Strict"}),
+        "{v}"
+    );
+    assert_eq!(v["viewer_forms_visible"], 0, "{v}");
+    assert_eq!(v["viewer_trigger_visible"], 0, "{v}");
+    assert_eq!(v["viewer_delete_buttons"], 0, "{v}");
+    assert_eq!(v["viewer_delete_status"], 403, "{v}");
+    assert_eq!(v["admin_forms_visible"], 2, "{v}");
+    assert!(
+        v["admin_saved"].as_str().unwrap().starts_with("Saved"),
+        "{v}"
+    );
+    assert!(v["limited"].as_str().unwrap().contains("too many"), "{v}");
+    assert_screenshots(&[
+        "sign-in",
+        "recordings-viewer",
+        "camera-admin",
+        "sign-in-limited",
+    ]);
+    run.stop();
+}

@@ -97,8 +97,17 @@ function askSignIn(refused) {
     tokenForm.addEventListener('submit', useToken);
     // Needed for everything: Escape does not dismiss the dialog.
     dialog.addEventListener('cancel', (ev) => ev.preventDefault(), { once: true });
-    if (!dialog.open) dialog.showModal();
-    document.getElementById('login-name').focus();
+    // Without users there is only the token to ask for.
+    const details = document.getElementById('token-details');
+    fetch('/api/me', { headers: { Accept: 'application/json' }, cache: 'no-store' })
+      .then((r) => r.json())
+      .catch(() => ({ login: true }))
+      .then((me) => {
+        loginForm.hidden = !me.login;
+        details.open = !me.login;
+        if (!dialog.open) dialog.showModal();
+        (me.login ? document.getElementById('login-name') : input).focus();
+      });
   });
   return asking;
 }

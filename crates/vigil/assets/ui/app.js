@@ -48,8 +48,9 @@ function route() {
     h('p', {}, 'No page here. ', h('a', { href: '#/', text: 'Back to the dashboard' }))));
 }
 
-// Who is signed in: a viewer's page has no controls that change anything (the server refuses
-// them anyway: 403); a session shows its user and a "Sign out" button.
+// Who is signed in: controls that change anything show once the role is known to be admin (a
+// viewer's page has none; the server refuses them anyway: 403); a session shows its user and a
+// "Sign out" button.
 async function who() {
   try {
     const me = await api('/api/me');
@@ -68,4 +69,5 @@ document.getElementById('sign-out').addEventListener('click', async () => {
 });
 window.addEventListener('vigil:signed-in', () => { who().then(route); });
 window.addEventListener('hashchange', route);
-who().then(route);
+route();
+who();

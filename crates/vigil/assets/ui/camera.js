@@ -260,6 +260,12 @@ export function mount(main, [rawName]) {
       ['Start latency', st.last_start_latency_ms === null ? '–' : `${st.last_start_latency_ms.toFixed(1)} ms`],
     ]));
     showDetect(cam.detect);
+    detectForm.picture(
+      (cam.stream.up && cam.stream.video_codec === 'h264') || cam.detect?.state === 'detecting',
+      cam.stream.up
+        ? 'No picture: the camera sends H.265 and vigil decodes H.264 (a detect stream on its H.264 sub-stream gives one). The polygons can still be drawn on the blank frame.'
+        : 'No picture while the camera’s stream is down: the polygons can still be drawn on the blank frame.',
+    );
     bufferFacts.replaceChildren(facts([
       ['Mode', b.mode],
       ['Held', `${fmtSecs(b.duration_secs)} · ${b.packets} packets · ${b.gops} GOPs`],

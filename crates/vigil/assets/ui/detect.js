@@ -28,6 +28,7 @@ export function detectSettings(name) {
   // The polygons being edited, and the one being drawn.
   const polys = { detect_zones: [], detect_masks: [] };
   let draft = [];
+  let pictured = false;
 
   function field(key, input, label, hint, cls = '') {
     const id = input.id;
@@ -234,11 +235,19 @@ export function detectSettings(name) {
     form,
     async load() {
       fill(await api(`/api/cameras/${enc(name)}/detect`));
-      pic.src = snapshotUrl(name);
     },
-    /** A fresh picture under the polygons. */
-    refreshPicture() {
-      pic.src = snapshotUrl(name);
+    /**
+     * The camera's picture under the polygons, once there is one to decode (`available`: an
+     * H.264 stream or detect stream is up); else the blank frame and `why`.
+     */
+    picture(available, why) {
+      if (available && !pictured) {
+        pictured = true;
+        pic.src = snapshotUrl(name);
+      } else if (!available && !pictured) {
+        board.classList.add('blank');
+        setText(picNote, why);
+      }
     },
   };
 }

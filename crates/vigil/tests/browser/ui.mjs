@@ -665,7 +665,83 @@ async function pictures(browser) {
   return out;
 }
 
-const SCENARIOS = { dashboard, integrations, pictures, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
+/**
+ * Users over HTTPS (a test certificate): the sign-in dialog, a wrong password said in it, a
+ * viewer's pages without controls (and a DELETE refused 403), the session cookie's flags, sign
+ * out, an admin saving a setting, and the sign-in limiter.
+ */
+async function users(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 }, ignoreHTTPSErrors: true });
+  const page = await ctx.newPage();
+  watch(page, 'users');
+  const dialogOpen = () => document.getElementById('token-dialog')?.open === true;
+  const signIn = async (name, password) => {
+    await until(page, 'the sign-in dialog', dialogOpen);
+    await page.fill('#login-name', name);
+    await page.fill('#login-password', password);
+    await page.click('#login-form button[type=submit]');
+  };
+  // The page's first calls are refused until someone signs in.
+  expected.push({ status: 401, url: '/api/', open: true });
+  await page.goto(`${base}/#/`);
+  await shot(page, 'sign-in');
+  await signIn('bob', 'not bobs password');
+  out.wrong_password = await until(page, 'the refusal', () => document.getElementById('login-error').textContent);
+  await signIn('bob', 'bob-password');
+  await until(page, 'signed in', () => !document.getElementById('token-dialog').open);
+  out.viewer_who = await until(page, 'who is signed in', () => document.getElementById('who-name').textContent);
+  const cookies = await ctx.cookies();
+  const c = cookies.find((k) => k.name === 'vigil_session');
+  out.cookie = c && { httpOnly: c.httpOnly, secure: c.secure, sameSite: c.sameSite };
+  // A viewer: the camera page without its forms and trigger, clips without delete or protect.
+  await page.goto(`${base}/#/camera/front`);
+  await until(page, 'the camera page', () => document.querySelector('.live-card') && document.querySelectorAll('dl').length > 0);
+  out.viewer_forms_visible = await page.$$eval('form.settings', (fs) => fs.filter((f) => f.offsetParent !== null).length);
+  out.viewer_trigger_visible = await page.$$eval('.head-actions button', (bs) => bs.filter((b) => b.offsetParent !== null).length);
+  await page.goto(`${base}/#/recordings`);
+  await until(page, 'a clip row', () => document.querySelector('tr[data-id]'));
+  out.viewer_delete_buttons = await page.$$eval('button.delete, button.protect', (bs) => bs.filter((b) => b.offsetParent !== null).length);
+  expected.push({ status: 403, url: '/api/recordings/' });
+  out.viewer_delete_status = await page.evaluate(async () => {
+    const id = document.querySelector('tr[data-id]').dataset.id;
+    const r = await fetch(`/api/recordings/${id}`, { method: 'DELETE' });
+    return r.status;
+  });
+  await shot(page, 'recordings-viewer');
+  // Signed out: the dialog again; the admin sees and uses the settings form.
+  await page.click('#sign-out');
+  await signIn('alice', 'alice-password');
+  await until(page, 'signed in as alice', () => document.getElementById('who-name').textContent.startsWith('alice'));
+  await page.goto(`${base}/#/camera/front`);
+  await until(page, 'the form loaded', () => document.querySelector('#f-pre_buffer_secs')?.value === '2');
+  out.admin_forms_visible = await page.$$eval('form.settings', (fs) => fs.filter((f) => f.offsetParent !== null).length);
+  await page.fill('#f-pre_buffer_secs', '3');
+  await page.click('form.settings:not(.detect-settings) button[type=submit]');
+  out.admin_saved = await until(page, 'Saved', () => {
+    const t = document.querySelector('.form-status')?.textContent || '';
+    return t.startsWith('Saved') && t;
+  });
+  await shot(page, 'camera-admin');
+  // Five wrong passwords from this address, then even the right one waits.
+  await page.click('#sign-out');
+  expected.push({ status: 429, url: '/api/login', open: true });
+  for (let i = 0; i < 5; i++) {
+    await signIn('alice', 'wrong password');
+    await until(page, `refusal ${i + 1}`, (n) => document.getElementById('login-error').textContent.includes('wrong'), i);
+    await page.evaluate(() => { document.getElementById('login-error').textContent = ''; });
+  }
+  await signIn('alice', 'alice-password');
+  out.limited = await until(page, 'the limiter', () => {
+    const t = document.getElementById('login-error').textContent;
+    return t.includes('too many') && t;
+  });
+  await shot(page, 'sign-in-limited');
+  await ctx.close();
+  return out;
+}
+
+const SCENARIOS = { users, dashboard, integrations, pictures, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
 
 async function main() {
   if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`);
