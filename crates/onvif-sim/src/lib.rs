@@ -7,6 +7,7 @@
 //! `handlers` (the SOAP operations and subscriptions).
 
 pub mod dialect;
+pub mod discovery;
 mod handlers;
 mod server;
 

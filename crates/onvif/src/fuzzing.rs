@@ -7,6 +7,7 @@ use crate::{notification, ops, soap, time, topics, xml};
 /// Feeds `data` to every parser a camera's reply (or a request, for the simulator) can reach.
 pub fn parse_everything(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
+    let _ = crate::discovery::parse_probe_matches(&text, ([127, 0, 0, 1], 3702).into());
     if let Ok(msgs) = notification::parse_notifications(&text) {
         let k = crate::kinds::KindMatcher::default();
         for m in &msgs {

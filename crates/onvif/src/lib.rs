@@ -18,6 +18,7 @@
 //! Everything but `http` and `driver` is plain synchronous code with no I/O and no clock.
 
 pub mod digest;
+pub mod discovery;
 pub mod driver;
 pub mod error;
 #[doc(hidden)]

@@ -176,6 +176,10 @@ pub struct ServerConfig {
     pub tls_cert: Option<PathBuf>,
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
+    /// The network interface camera discovery probes on (`eth0`); default: the kernel's
+    /// choice by route.
+    #[serde(default)]
+    pub discovery_interface: Option<String>,
 }
 
 fn default_max_connections() -> usize {
@@ -286,6 +290,7 @@ impl Default for ServerConfig {
             public_url: None,
             tls_cert: None,
             tls_key: None,
+            discovery_interface: None,
         }
     }
 }

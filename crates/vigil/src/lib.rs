@@ -35,6 +35,7 @@ pub mod cli;
 pub mod clips;
 pub mod config;
 pub mod detect;
+pub mod discover;
 pub mod http;
 pub mod ingest;
 pub mod integrations;

@@ -51,6 +51,27 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Find ONVIF cameras on the local network (WS-Discovery), with their stream URLs when
+    /// given credentials.
+    Discover {
+        /// The network interface to probe on (default: `[server] discovery_interface` of
+        /// --config, else the kernel's choice).
+        #[arg(long, value_name = "NAME")]
+        interface: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        username: Option<String>,
+        /// The cameras' password (read from stdin when `-`).
+        #[arg(long)]
+        password: Option<String>,
+        /// Seconds to collect answers.
+        #[arg(long, default_value = "3")]
+        wait: f64,
+        /// Print JSON (the API's shape) instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the users of the web UI and the API (kept in the catalog).
     User {
         #[command(subcommand)]
@@ -177,6 +198,50 @@ fn real_main() -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("some cameras failed the check")
             }
+        }
+        Cmd::Discover {
+            interface,
+            config,
+            username,
+            password,
+            wait,
+            json,
+        } => {
+            if !(wait.is_finite() && (0.1..=60.0).contains(&wait)) {
+                anyhow::bail!("--wait: must be between 0.1 and 60 seconds (got {wait})");
+            }
+            let interface = match (interface, config) {
+                (Some(i), _) => Some(i),
+                (None, Some(c)) => crate::config::Config::load(&c)?.server.discovery_interface,
+                (None, None) => None,
+            };
+            let password = match password.as_deref() {
+                Some("-") => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    Some(line.trim_end_matches(['\n', '\r']).to_owned())
+                }
+                _ => password,
+            };
+            let opts = crate::discover::Options {
+                interface,
+                username,
+                password,
+                wait: Some(Duration::from_secs_f64(wait)),
+            };
+            let devices = runtime()?.block_on(crate::discover::discover(
+                &opts,
+                std::sync::Arc::new(vigil_core::time::SystemClock),
+                &[],
+            ))?;
+            if json {
+                println!("{}", serde_json::json!({ "devices": devices }));
+            } else {
+                for l in crate::discover::lines(&devices) {
+                    println!("{l}");
+                }
+            }
+            Ok(())
         }
         Cmd::User { cmd } => {
             let out = match cmd {

@@ -283,3 +283,93 @@ pub async fn delete_camera(
         "clips_deleted": deleted,
     })))
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverBody {
+    #[serde(default)]
+    interface: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    wait_secs: Option<f64>,
+}
+
+async fn run_discovery(app: &Http, b: DiscoverBody) -> ApiResult<Json<Value>> {
+    let wait = match b.wait_secs {
+        Some(w) if !(w.is_finite() && (0.1..=30.0).contains(&w)) => {
+            return Err(ApiError::bad_request(format!(
+                "wait_secs: must be between 0.1 and 30 (got {w})"
+            )))
+        }
+        Some(w) => Some(std::time::Duration::from_secs_f64(w)),
+        None => None,
+    };
+    let opts = crate::discover::Options {
+        interface: b
+            .interface
+            .or_else(|| app.config().server.discovery_interface.clone()),
+        username: b.username.filter(|u| !u.is_empty()),
+        password: b.password,
+        wait,
+    };
+    let known: Vec<(String, Option<String>)> = app
+        .cameras()
+        .list()
+        .iter()
+        .map(|c| (c.name().to_owned(), c.config().onvif.clone()))
+        .collect();
+    let devices = crate::discover::discover(&opts, app.clock().clone(), &known)
+        .await
+        .map_err(|e| {
+            // A name that is not an interface is the caller's mistake.
+            if e.to_string().starts_with("interface ") {
+                ApiError::bad_request(e.to_string())
+            } else {
+                ApiError::internal(e)
+            }
+        })?;
+    Ok(Json(json!({ "devices": devices })))
+}
+
+/// `GET /api/discover?interface=&wait_secs=`: the ONVIF devices that answer a WS-Discovery
+/// probe (no credentials: no profiles).
+pub async fn discover_get(
+    State(app): State<Http>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let mut b = DiscoverBody::default();
+    for (k, v) in q {
+        match k.as_str() {
+            "interface" => b.interface = Some(v),
+            "wait_secs" => {
+                b.wait_secs = Some(v.parse().map_err(|_| {
+                    ApiError::bad_request(format!("wait_secs: not a number: {v:?}"))
+                })?)
+            }
+            "token" => {}
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "{other}: unknown parameter (credentials go in a POST body)"
+                )))
+            }
+        }
+    }
+    run_discovery(&app, b).await
+}
+
+/// `POST /api/discover` `{interface, username, password, wait_secs}`: the same, with each
+/// device's profiles and stream URLs read with those credentials.
+pub async fn discover_post(
+    State(app): State<Http>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let b: DiscoverBody = if body.is_empty() {
+        DiscoverBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("body: {e}")))?
+    };
+    run_discovery(&app, b).await
+}

@@ -127,6 +127,10 @@ pub fn router(app: Http) -> Router<Http> {
             get(|State(app): State<Http>| async move { Json(app.integrations().json()) }),
         )
         .route("/api/history", get(crate::http::history::get))
+        .route(
+            "/api/discover",
+            get(camera_admin::discover_get).post(camera_admin::discover_post),
+        )
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
