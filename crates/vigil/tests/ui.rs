@@ -760,3 +760,45 @@ fn users_sign_in_over_https_and_viewers_change_nothing() {
     ]);
     run.stop();
 }
+
+/// Cameras added, changed and deleted from the UI (docs/cameras.md).
+#[test]
+fn cameras_are_added_changed_and_deleted_from_the_ui() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_run_config(dir.path(), "", "");
+    let (good, other) = (dir.path().join("porch.mp4"), dir.path().join("porch2.mp4"));
+    std::fs::write(&good, SAMPLE_H264).unwrap();
+    std::fs::write(&other, SAMPLE_H264_AAC).unwrap();
+    let run = RunProcess::start(&config);
+    let files = format!("{},{}", good.display(), other.display());
+    let v = scenario_with(
+        "cameras",
+        &format!("http://{}", run.addr),
+        &[("VIGIL_FILES", files.as_str())],
+        Duration::from_secs(90),
+    );
+    assert!(
+        v["failed_test"]
+            .as_str()
+            .unwrap()
+            .contains("porch: file FAILED"),
+        "{v}"
+    );
+    assert!(
+        v["failed_status"].as_str().unwrap().contains("Save again"),
+        "{v}"
+    );
+    assert_eq!(v["cameras_after_failed_test"], 2, "{v}");
+    assert_eq!(v["added"], format!("file:{}", good.display()), "{v}");
+    assert_eq!(v["delete_visible"], true, "{v}");
+    assert_eq!(v["changed"], format!("file:{}", other.display()), "{v}");
+    assert_eq!(v["front_delete_visible"], false, "{v}");
+    assert_eq!(v["front_name_disabled"], true, "{v}");
+    assert_eq!(
+        v["after_delete"],
+        serde_json::json!(["front", "back yard"]),
+        "{v}"
+    );
+    assert_screenshots(&["camera-add"]);
+    run.stop();
+}

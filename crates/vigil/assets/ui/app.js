@@ -4,6 +4,7 @@
 //   #/                        dashboard: cameras live, pool memory
 //   #/live?cols=N             every camera's live picture in a grid
 //   #/camera/NAME             one camera: settings form, pre-buffer stats and graphs
+//   #/cameras/new, #/cameras/edit/NAME   add a camera (network search, test, save) / change one
 //   #/recordings?camera=&date=  clips: filter, play, download, protect, delete
 //   #/storage                 disk usage, clips per camera, retention, alerts
 //   #/integrations            MQTT (Home Assistant) connection, webhook deliveries
@@ -11,6 +12,7 @@
 import * as dashboard from './dashboard.js';
 import * as grid from './grid.js';
 import * as camera from './camera.js';
+import * as cameras from './cameras.js';
 import * as recordings from './recordings.js';
 import * as storage from './storage.js';
 import * as integrations from './integrations.js';
@@ -21,6 +23,7 @@ const ROUTES = [
   [/^#?\/?$/, dashboard, 'dashboard'],
   [/^#\/live(?:\?(.*))?$/, grid, 'live'],
   [/^#\/camera\/([^?]+)$/, camera, 'dashboard'],
+  [/^#\/cameras\/(new|edit)(?:\/([^?]+))?$/, cameras, 'dashboard'],
   [/^#\/recordings(?:\?(.*))?$/, recordings, 'recordings'],
   [/^#\/storage$/, storage, 'storage'],
   [/^#\/integrations$/, integrations, 'integrations'],

@@ -199,7 +199,8 @@ export function mount(main, [rawName]) {
   main.append(
     h('p', { class: 'crumbs' }, h('a', { href: '#/', text: '← All cameras' })),
     h('div', { class: 'page-head' }, h('h1', { text: name }), stateBadge,
-      h('div', { class: 'head-actions' }, trigger, triggered)),
+      h('div', { class: 'head-actions' }, trigger, triggered,
+        h('a', { class: 'button admin-only', href: `#/cameras/edit/${enc(name)}`, text: 'Change camera' }))),
     errors.el,
     h('section', { class: 'card live-card' }, view.el,
       h('div', { class: 'actions' }, sound, h('a', { href: '#/live', text: 'All cameras live →' }))),

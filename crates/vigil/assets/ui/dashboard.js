@@ -78,7 +78,9 @@ export function mount(main) {
   const poolMeter = meter('pool memory used');
   const poolChart = new Chart({ label: 'Pool memory over time', format: fmtBytes, bytes: true });
   main.append(
-    h('h1', { text: 'Cameras' }), errors.el, alerts, grid,
+    h('div', { class: 'page-head' }, h('h1', { text: 'Cameras' }),
+      h('div', { class: 'head-actions' }, h('a', { class: 'button admin-only', id: 'add-camera', href: '#/cameras/new', text: 'Add camera' }))),
+    errors.el, alerts, grid,
     card('Pool memory', poolText, poolMeter.el, poolChart.el),
   );
   const cards = new Map();

@@ -60,7 +60,7 @@ pub async fn check(config: &Config, mut out: impl FnMut(String)) -> bool {
     all_ok
 }
 
-async fn check_camera(
+pub async fn check_camera(
     cam: &CameraConfig,
     clock: Arc<dyn Clock>,
     out: &mut impl FnMut(String),

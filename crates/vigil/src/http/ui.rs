@@ -42,6 +42,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("camera.js", JS, include_bytes!("../../assets/ui/camera.js")),
     ("detect.js", JS, include_bytes!("../../assets/ui/detect.js")),
     (
+        "cameras.js",
+        JS,
+        include_bytes!("../../assets/ui/cameras.js"),
+    ),
+    (
         "recordings.js",
         JS,
         include_bytes!("../../assets/ui/recordings.js"),

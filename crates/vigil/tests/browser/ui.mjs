@@ -741,7 +741,59 @@ async function users(browser) {
   return out;
 }
 
-const SCENARIOS = { users, dashboard, integrations, pictures, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
+/**
+ * Cameras from the UI: "Add camera", a test that fails (said, nothing added), one that works
+ * (saved, its page opens), a change of its URL, its deletion. (The network search is not
+ * clicked: tests never probe a real network.)
+ */
+async function cameras(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await ctx.newPage();
+  watch(page, 'cameras');
+  const [good, other] = (process.env.VIGIL_FILES || '').split(',');
+  await page.goto(`${base}/#/`);
+  await page.click('#add-camera');
+  await until(page, 'the add page', () => document.querySelector('#c-name'));
+  await shot(page, 'camera-add');
+  await page.fill('#c-name', 'porch');
+  await page.fill('#c-url', 'file:/nowhere/porch.mp4');
+  await page.click('#camera-save');
+  out.failed_test = await until(page, 'the failed test', () => {
+    const r = document.querySelector('.probe-result');
+    return r && !r.hidden && r.textContent.includes('FAILED') && r.textContent;
+  });
+  out.failed_status = await page.textContent('.camera-form .form-status');
+  out.cameras_after_failed_test = (await apiGet('/api/cameras')).cameras.length;
+  await page.fill('#c-url', `file:${good}`);
+  await page.click('#camera-save');
+  await until(page, 'the new camera page', () => location.hash === '#/camera/porch');
+  out.added = (await apiGet('/api/cameras/porch')).url;
+  // Changed: another file.
+  await page.click('a[href="#/cameras/edit/porch"]');
+  await until(page, 'the edit form filled', () => document.querySelector('#c-url')?.value.startsWith('file:'));
+  out.delete_visible = await page.isVisible('#camera-delete');
+  await page.fill('#c-url', `file:${other}`);
+  await page.click('#camera-save');
+  await until(page, 'back on its page', () => location.hash === '#/camera/porch');
+  out.changed = (await apiGet('/api/cameras/porch')).url;
+  // A config file's camera: no delete.
+  await page.goto(`${base}/#/cameras/edit/front`);
+  await until(page, 'front loaded', () => document.querySelector('#c-url')?.value.startsWith('file:'));
+  out.front_delete_visible = await page.isVisible('#camera-delete');
+  out.front_name_disabled = await page.isDisabled('#c-name');
+  // Deleted.
+  await page.goto(`${base}/#/cameras/edit/porch`);
+  await until(page, 'porch loaded', () => document.querySelector('#c-url')?.value.startsWith('file:'));
+  page.once('dialog', (d) => d.accept());
+  await page.click('#camera-delete');
+  await until(page, 'the dashboard', () => location.hash === '#/');
+  out.after_delete = (await apiGet('/api/cameras')).cameras.map((c) => c.name);
+  await ctx.close();
+  return out;
+}
+
+const SCENARIOS = { cameras, users, dashboard, integrations, pictures, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
 
 async function main() {
   if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`);

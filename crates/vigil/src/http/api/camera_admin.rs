@@ -373,3 +373,38 @@ pub async fn discover_post(
     };
     run_discovery(&app, b).await
 }
+
+/// `POST /api/probe`: a camera's keys (as `POST /api/cameras` takes them) checked and its
+/// streams and ONVIF service tried, as `vigil check` does, without adding it: `{ok, lines}`.
+/// The UI's "add camera" form asks this before saving. `password` left out, for a camera that
+/// exists (by `name`), is that camera's.
+pub async fn probe(State(app): State<Http>, body: axum::body::Bytes) -> ApiResult<Json<Value>> {
+    let mut map = object(&body)?;
+    for k in SHOWN_ONLY {
+        map.remove(k);
+    }
+    if !map.contains_key("password") {
+        let existing = map
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(|n| app.camera(n));
+        if let Some(p) = existing.and_then(|c| c.config().password.clone()) {
+            map.insert("password".into(), p.into());
+        }
+    }
+    let cfg = check(&app, &map)?;
+    let clock = app.clock().clone();
+    let mut lines = Vec::new();
+    let ok = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        crate::cli::check::check_camera(&cfg, clock, &mut |l| lines.push(l)),
+    )
+    .await
+    .unwrap_or_else(|_| false);
+    if lines.is_empty() {
+        lines.push(format!("{}: no answer within 30 s", cfg.name));
+    }
+    Ok(Json(
+        json!({ "camera": cfg.name, "ok": ok, "lines": lines }),
+    ))
+}

@@ -131,6 +131,7 @@ pub fn router(app: Http) -> Router<Http> {
             "/api/discover",
             get(camera_admin::discover_get).post(camera_admin::discover_post),
         )
+        .route("/api/probe", post(camera_admin::probe))
         .route("/api/login", post(auth::login))
         .route("/api/logout", post(auth::logout))
         .route("/api/me", get(auth::me))
