@@ -400,7 +400,7 @@ pub async fn probe(State(app): State<Http>, body: axum::body::Bytes) -> ApiResul
         crate::cli::check::check_camera(&cfg, clock, &mut |l| lines.push(l)),
     )
     .await
-    .unwrap_or_else(|_| false);
+    .unwrap_or(false);
     if lines.is_empty() {
         lines.push(format!("{}: no answer within 30 s", cfg.name));
     }
