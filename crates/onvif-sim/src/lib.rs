@@ -202,6 +202,46 @@ impl SimCamera {
     }
 
     pub async fn start_on(addr: SocketAddr, cfg: SimConfig) -> std::io::Result<SimCamera> {
+        Self::start_inner(addr, cfg, None).await
+    }
+
+    /// Starts on 127.0.0.1 serving https:// with this certificate chain and key (PEM files),
+    /// as cameras with their own (often self-signed) certificate do.
+    pub async fn start_tls(
+        cfg: SimConfig,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> std::io::Result<SimCamera> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+        let certs = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| bad(&e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(&e))?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(&e))?;
+        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(&e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(&e))?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        Self::start_inner(
+            "127.0.0.1:0".parse().expect("literal address"),
+            cfg,
+            Some(acceptor),
+        )
+        .await
+    }
+
+    async fn start_inner(
+        addr: SocketAddr,
+        cfg: SimConfig,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<SimCamera> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let seed = std::time::SystemTime::now()
@@ -223,10 +263,10 @@ impl SimCamera {
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             counters: watch::Sender::new(Counters::default()),
-            base_url: format!("http://{addr}"),
+            base_url: format!("{}://{addr}", if tls.is_some() { "https" } else { "http" }),
             clock: Arc::new(SystemClock),
         });
-        let task = tokio::spawn(server::serve(listener, shared.clone()));
+        let task = tokio::spawn(server::serve(listener, shared.clone(), tls));
         Ok(SimCamera { shared, addr, task })
     }
 

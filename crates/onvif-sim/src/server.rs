@@ -20,7 +20,11 @@ use crate::{handlers, Shared, Vendor};
 
 pub(crate) const REALM: &str = "onvif-sim";
 
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     // Connection tasks live in the set, so stopping the server stops them too.
     let mut conns = JoinSet::new();
     loop {
@@ -41,11 +45,20 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         }
         let shared = shared.clone();
+        let tls = tls.clone();
         conns.spawn(async move {
             let svc = service_fn(move |req| handle(shared.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let http = hyper::server::conn::http1::Builder::new();
+            match tls {
+                None => {
+                    let _ = http.serve_connection(TokioIo::new(stream), svc).await;
+                }
+                Some(acceptor) => {
+                    if let Ok(s) = acceptor.accept(stream).await {
+                        let _ = http.serve_connection(TokioIo::new(s), svc).await;
+                    }
+                }
+            }
         });
     }
 }

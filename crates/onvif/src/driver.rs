@@ -35,6 +35,8 @@ pub struct CameraConfig {
     pub extra_topics: Vec<KindTopic>,
     /// Answer a `401 Basic` challenge (off by default: it sends the password in clear).
     pub allow_basic_auth: bool,
+    /// An https:// device service's certificate is not checked (a camera's self-signed one).
+    pub tls_insecure: bool,
     pub subscription_lifetime: Duration,
     pub pull_timeout: Duration,
     pub min_poll_interval: Duration,
@@ -53,6 +55,7 @@ impl CameraConfig {
             password: password.to_string(),
             extra_topics: Vec::new(),
             allow_basic_auth: false,
+            tls_insecure: false,
             subscription_lifetime: d.subscription_lifetime,
             pull_timeout: d.pull_timeout,
             min_poll_interval: d.min_poll_interval,
@@ -102,7 +105,8 @@ pub async fn run_events(
         &cfg.password,
         cfg.allow_basic_auth,
         seed ^ 0x9e37,
-    );
+    )
+    .tls_insecure(cfg.tls_insecure);
     let mut sm = PullPoint::new(cfg.pullpoint_config(seed), now(&*clock));
     let mut inflight: Option<Pending> = None;
     let mut shutdown = std::pin::pin!(shutdown);
@@ -215,7 +219,8 @@ impl Session {
     fn new(cfg: &CameraConfig, clock: Arc<dyn Clock>) -> Session {
         let seed = random_seed(&cfg.device_url);
         Session {
-            http: HttpClient::new(&cfg.username, &cfg.password, cfg.allow_basic_auth, seed),
+            http: HttpClient::new(&cfg.username, &cfg.password, cfg.allow_basic_auth, seed)
+                .tls_insecure(cfg.tls_insecure),
             cfg: cfg.clone(),
             clock,
             rng: SplitMix64::new(seed ^ 0x51),

@@ -1,5 +1,7 @@
-//! A minimal HTTP/1.1 client for SOAP POSTs (hyper, one connection per request, plain http),
-//! answering `401` challenges with Digest (or Basic when allowed).
+//! A minimal HTTP/1.1 client for SOAP POSTs (hyper, one connection per request, http:// or
+//! https:// through rustls), answering `401` challenges with Digest (or Basic when allowed).
+//! HTTPS checks the device's certificate against the system's roots, or, for a camera's own
+//! self-signed certificate, accepts any when told to ([`HttpClient::tls_insecure`]).
 //!
 //! The Digest challenge is remembered and used preemptively on later requests with an
 //! incrementing nonce count, as RFC 7616 allows; a `stale` or new nonce is retried once.
@@ -35,6 +37,8 @@ pub struct HttpClient {
     username: String,
     password: String,
     allow_basic: bool,
+    /// https:// without checking the certificate (a camera's self-signed one).
+    tls_insecure: bool,
     state: Arc<Mutex<AuthState>>,
 }
 
@@ -43,6 +47,7 @@ struct Target {
     port: u16,
     authority: String,
     path: String,
+    tls: bool,
 }
 
 fn target(url: &str) -> Result<Target, Error> {
@@ -50,16 +55,17 @@ fn target(url: &str) -> Result<Target, Error> {
         .trim()
         .parse()
         .map_err(|_| Error::Url(url.to_string()))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        _ => return Err(Error::Url(format!("{url} (only http:// is supported)"))),
-    }
+    let tls = match uri.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        _ => return Err(Error::Url(format!("{url} (http:// or https:// only)"))),
+    };
     let host = uri.host().ok_or_else(|| Error::Url(url.to_string()))?;
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let authority = uri
         .authority()
         .map(|a| a.as_str().to_string())
@@ -74,6 +80,7 @@ fn target(url: &str) -> Result<Target, Error> {
         port,
         authority,
         path,
+        tls,
     })
 }
 
@@ -83,6 +90,7 @@ impl HttpClient {
             username: username.to_string(),
             password: password.to_string(),
             allow_basic,
+            tls_insecure: false,
             state: Arc::new(Mutex::new(AuthState {
                 challenge: None,
                 nc: 0,
@@ -90,6 +98,13 @@ impl HttpClient {
                 rng: SplitMix64::new(seed),
             })),
         }
+    }
+
+    /// https:// devices' certificates are not checked (a camera's self-signed one; the
+    /// connection is still encrypted, but anyone in the middle could read it).
+    pub fn tls_insecure(mut self, insecure: bool) -> Self {
+        self.tls_insecure = insecure;
+        self
     }
 
     fn authorization(&self, path: &str) -> Option<String> {
@@ -125,7 +140,7 @@ impl HttpClient {
         loop {
             let auth = self.authorization(&t.path);
             let (status, challenges, body) =
-                send_once(&t, action, envelope, auth.as_deref()).await?;
+                send_once(&t, self.tls_insecure, action, envelope, auth.as_deref()).await?;
             if status == 401 && !retried {
                 retried = true;
                 if let Some(ch) = Challenge::from_headers(challenges.iter().map(String::as_str)) {
@@ -159,6 +174,7 @@ impl HttpClient {
 
 async fn send_once(
     t: &Target,
+    tls_insecure: bool,
     action: &str,
     envelope: &str,
     auth: Option<&str>,
@@ -169,7 +185,123 @@ async fn send_once(
         .await
         .map_err(|e| conn_err(&e))?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    if !t.tls {
+        return exchange(stream, t, action, envelope, auth).await;
+    }
+    let name = rustls::pki_types::ServerName::try_from(t.host.clone())
+        .map_err(|_| Error::Url(t.host.clone()))?;
+    let tls = tokio_rustls::TlsConnector::from(tls_config(tls_insecure))
+        .connect(name, stream)
+        .await
+        .map_err(|e| {
+            conn_err(&format!(
+                "TLS: {e}{}",
+                if tls_insecure {
+                    ""
+                } else {
+                    " (a camera's self-signed certificate: onvif_insecure = true)"
+                }
+            ))
+        })?;
+    exchange(tls, t, action, envelope, auth).await
+}
+
+/// The TLS client settings: the system's roots, or any certificate.
+fn tls_config(insecure: bool) -> Arc<rustls::ClientConfig> {
+    static CHECKED: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    static ANY: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    let provider = || Arc::new(rustls::crypto::ring::default_provider());
+    let builder = || {
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default TLS versions")
+    };
+    if insecure {
+        ANY.get_or_init(|| {
+            Arc::new(
+                builder()
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider())))
+                    .with_no_client_auth(),
+            )
+        })
+        .clone()
+    } else {
+        CHECKED
+            .get_or_init(|| {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in rustls_native_certs::load_native_certs().certs {
+                    let _ = roots.add(c);
+                }
+                Arc::new(
+                    builder()
+                        .with_root_certificates(roots)
+                        .with_no_client_auth(),
+                )
+            })
+            .clone()
+    }
+}
+
+/// Accepts any server certificate (signatures are still checked, so the handshake is real).
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+async fn exchange<S>(
+    io: S,
+    t: &Target,
+    action: &str,
+    envelope: &str,
+    auth: Option<&str>,
+) -> Result<(u16, Vec<String>, Bytes), Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn_err =
+        |e: &dyn std::fmt::Display| Error::Connect(format!("{}:{}: {e}", t.host, t.port));
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| conn_err(&e))?;
     let mut req = hyper::Request::post(t.path.as_str())

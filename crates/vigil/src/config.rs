@@ -412,6 +412,9 @@ pub struct CameraEntry {
     /// This camera's retention by age (overrides `storage.max_age_days`).
     #[serde(default)]
     pub max_age_days: Option<u32>,
+    /// An https:// `onvif` device's certificate is not checked (a camera's self-signed one).
+    #[serde(default)]
+    pub onvif_insecure: bool,
     /// Motion detection of vigil's own (docs/detection.md).
     #[serde(default)]
     pub detect: bool,
@@ -464,11 +467,10 @@ impl CameraEntry {
             }
         }
         if let Some(u) = &c.onvif {
-            // The ONVIF client speaks plain HTTP (no TLS library in vigil).
-            if !u.starts_with("http://") {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err(invalid(
                     format!("{prefix}onvif"),
-                    format!("must be an http:// device service URL (got {u:?})"),
+                    format!("must be an http:// or https:// device service URL (got {u:?})"),
                 ));
             }
         }

@@ -216,3 +216,47 @@ async fn after_a_camera_reboot_the_next_motion_is_recorded() {
     .await;
     app.shutdown().await;
 }
+
+/// An https:// device service with the camera's own certificate (not signed by anyone the
+/// system trusts): refused in words without `onvif_insecure`, motion recorded with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_camera_with_its_own_certificate_needs_onvif_insecure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_ca, cert, key) = make_certs(dir.path());
+    let sim = OnvifCam::start_tls(SimConfig::new(Vendor::Axis), &cert, &key)
+        .await
+        .unwrap();
+    assert!(sim.device_url().starts_with("https://"));
+    let defaults = format!("pre_buffer_secs = {PRE}\npost_buffer_secs = {POST}");
+    // Checked against the system's roots: refused, and why.
+    let strict = tempfile::tempdir().unwrap();
+    let app = onvif_app(strict.path(), &sim.device_url(), "secret", &defaults, "");
+    let err = until("the certificate refused", Duration::from_secs(15), || {
+        let h = app.handle().camera("cam").unwrap().onvif_health().unwrap();
+        h["last_error"].as_str().map(str::to_owned)
+    })
+    .await;
+    assert!(
+        err.contains("TLS") && err.contains("onvif_insecure"),
+        "{err}"
+    );
+    app.shutdown().await;
+    // Told to accept the camera's own certificate: subscribed, motion recorded.
+    let app = onvif_app(
+        dir.path(),
+        &sim.device_url(),
+        "secret",
+        &defaults,
+        "onvif_insecure = true",
+    );
+    subscribed(&app).await;
+    sim.motion(true);
+    in_state(&app, "RECORDING", "RECORDING over https").await;
+    sim.motion(false);
+    until("a complete clip", Duration::from_secs(20), || {
+        let c = clips(&app);
+        (c.len() == 1 && c[0].status == ClipStatus::Complete).then_some(())
+    })
+    .await;
+    app.shutdown().await;
+}

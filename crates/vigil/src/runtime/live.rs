@@ -188,6 +188,7 @@ pub fn onvif_config(cam: &CameraConfig, url: &str) -> vigil_onvif::CameraConfig 
         cam.password.as_deref().unwrap_or(""),
     );
     c.extra_topics = cam.onvif_topics.clone();
+    c.tls_insecure = cam.keys.onvif_insecure;
     c
 }
 
