@@ -34,6 +34,9 @@ use rusqlite::Connection;
 use vigil_core::time::Time;
 
 /// Numbered migrations; index + 1 is the schema version each one produces.
+/// The schema version this vigil writes (`PRAGMA user_version`): one per migration.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_event_kinds.sql"),
