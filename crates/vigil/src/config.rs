@@ -415,21 +415,9 @@ pub struct CameraEntry {
     /// An https:// `onvif` device's certificate is not checked (a camera's self-signed one).
     #[serde(default)]
     pub onvif_insecure: bool,
-    /// Motion detection of vigil's own (docs/detection.md).
-    #[serde(default)]
-    pub detect: bool,
-    #[serde(default)]
-    pub detect_url: Option<String>,
-    #[serde(default)]
-    pub detect_threshold: Option<u32>,
-    #[serde(default)]
-    pub detect_min_area: Option<f64>,
-    #[serde(default)]
-    pub detect_min_secs: Option<f64>,
-    #[serde(default)]
-    pub detect_zones: Vec<crate::detect::Polygon>,
-    #[serde(default)]
-    pub detect_masks: Vec<crate::detect::Polygon>,
+    /// Motion detection of vigil's own (docs/detection.md): `detect`, `detect_url`, ...
+    #[serde(flatten)]
+    pub detect: crate::detect::DetectKeys,
     #[serde(flatten)]
     pub recording: RecordingKeys,
 }
@@ -490,7 +478,7 @@ impl CameraEntry {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let settings = c.recording.apply(defaults.clone(), prefix)?;
-        let detect_keys = c.detect_keys();
+        let detect_keys = c.detect.clone();
         let detect = detect_keys
             .check(prefix)
             .map_err(|b| invalid(b.key, b.message))?;
@@ -537,19 +525,6 @@ impl CameraEntry {
             }
             invalid("body", msg)
         })
-    }
-
-    /// The `detect*` keys as written.
-    fn detect_keys(&self) -> crate::detect::DetectKeys {
-        crate::detect::DetectKeys {
-            detect: self.detect,
-            detect_url: self.detect_url.clone(),
-            detect_threshold: self.detect_threshold,
-            detect_min_area: self.detect_min_area,
-            detect_min_secs: self.detect_min_secs,
-            detect_zones: self.detect_zones.clone(),
-            detect_masks: self.detect_masks.clone(),
-        }
     }
 }
 

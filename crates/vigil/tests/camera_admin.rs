@@ -187,17 +187,7 @@ fn cameras_are_added_changed_and_deleted_while_the_others_record() {
     let clip = common::poll_until("front's clip", Duration::from_secs(40), || {
         complete_clips(&a, "front").pop()
     });
-    let (st, _, mp4) = common::http(
-        &a,
-        "GET",
-        &format!("/api/recordings/{}/file", clip["id"]),
-        &[],
-        b"",
-    );
-    assert_eq!(st, 200);
-    let f = dir.path().join("front.mp4");
-    std::fs::write(&f, mp4).unwrap();
-    let facts = common::check_clip(&f);
+    let (f, facts) = common::download_clip(&a, &clip, dir.path(), "front.mp4");
     assert!(facts.duration >= 14.0, "{facts:?}");
     let gap = longest_gap(&f);
     assert!(gap < 0.5, "front's clip has a {gap} s gap");

@@ -236,17 +236,8 @@ fn a_camera_with_detect_records_what_it_sees_with_its_pre_roll() {
     assert_eq!(d["state"], "detecting", "{d}");
     assert!(d["events"].as_u64() >= Some(1), "{d}");
     assert_eq!(d["decode_errors"], 0, "{d}");
-    let (st, _, body) = common::http(
-        &a,
-        "GET",
-        &format!("/api/recordings/{}/file", clip["id"]),
-        &[],
-        b"",
-    );
-    assert_eq!(st, 200);
-    let file = dir.path().join("got.mp4");
-    std::fs::write(&file, body).unwrap();
-    assert!(common::check_clip(&file).first_video_packet_key);
+    let (_, facts) = common::download_clip(&a, &clip, dir.path(), "got.mp4");
+    assert!(facts.first_video_packet_key);
 
     // Its picture: a JPEG of the motion's moment, the box coming in at the left.
     let thumb = format!("/api/recordings/{}/thumbnail.jpg", clip["id"]);
@@ -664,17 +655,7 @@ fn an_undecodable_detect_stream_leaves_recording_alone() {
             .cloned()
     });
     assert!(clip["pre_roll_secs"].as_f64().unwrap() >= 1.5, "{clip}");
-    let (st, _, body) = common::http(
-        &a,
-        "GET",
-        &format!("/api/recordings/{}/file", clip["id"]),
-        &[],
-        b"",
-    );
-    assert_eq!(st, 200);
-    let file = dir.path().join("got.mp4");
-    std::fs::write(&file, body).unwrap();
-    let facts = common::check_clip(&file);
+    let (file, facts) = common::download_clip(&a, &clip, dir.path(), "got.mp4");
     assert!(facts.first_video_packet_key, "{facts:?}");
     assert_eq!(common::decode_errors(&file), "", "decodes whole");
     run.stop();

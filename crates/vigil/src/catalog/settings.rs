@@ -82,15 +82,7 @@ impl Catalog {
                 message: e.to_string(),
             }
         })?;
-        let conn = self.conn();
-        let cam = camera_id(&conn, camera)?;
-        conn.execute(
-            "INSERT INTO camera_settings (camera_id, settings, updated_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT(camera_id) DO UPDATE SET settings = excluded.settings, \
-             updated_at = excluded.updated_at",
-            params![cam, json, now_micros()],
-        )?;
-        Ok(())
+        self.save_json("camera_settings", camera, &json)
     }
 
     /// The settings last saved through the API for `camera`, applied over `base`.
@@ -99,16 +91,7 @@ impl Catalog {
         camera: &str,
         base: &RecordingSettings,
     ) -> Result<Option<RecordingSettings>> {
-        let json: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT s.settings FROM camera_settings s JOIN camera c ON c.id = s.camera_id \
-                 WHERE c.name = ?1",
-                [camera],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(json) = json else {
+        let Some(json) = self.load_json("camera_settings", camera)? else {
             return Ok(None);
         };
         let bad = |message: String| CatalogError::BadSettings {
@@ -125,29 +108,12 @@ impl Catalog {
             camera: camera.to_owned(),
             message: e.to_string(),
         })?;
-        let conn = self.conn();
-        let cam = camera_id(&conn, camera)?;
-        conn.execute(
-            "INSERT INTO camera_detect (camera_id, settings, updated_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT(camera_id) DO UPDATE SET settings = excluded.settings, \
-             updated_at = excluded.updated_at",
-            params![cam, json, now_micros()],
-        )?;
-        Ok(())
+        self.save_json("camera_detect", camera, &json)
     }
 
     /// The detection keys last saved through the API for `camera`, checked.
     pub fn load_detect(&self, camera: &str) -> Result<Option<crate::detect::DetectKeys>> {
-        let json: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT s.settings FROM camera_detect s JOIN camera c ON c.id = s.camera_id \
-                 WHERE c.name = ?1",
-                [camera],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(json) = json else {
+        let Some(json) = self.load_json("camera_detect", camera)? else {
             return Ok(None);
         };
         let bad = |message: String| CatalogError::BadSettings {
@@ -159,5 +125,35 @@ impl Catalog {
         keys.check("")
             .map_err(|b| bad(format!("{}: {}", b.key, b.message)))?;
         Ok(Some(keys))
+    }
+
+    /// Saves a camera's JSON object in `table` (`camera_settings`, `camera_detect`).
+    fn save_json(&self, table: &str, camera: &str, json: &str) -> Result<()> {
+        let conn = self.conn();
+        let cam = camera_id(&conn, camera)?;
+        conn.execute(
+            &format!(
+                "INSERT INTO {table} (camera_id, settings, updated_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(camera_id) DO UPDATE SET settings = excluded.settings, \
+                 updated_at = excluded.updated_at"
+            ),
+            params![cam, json, now_micros()],
+        )?;
+        Ok(())
+    }
+
+    /// A camera's JSON object in `table`, if one was saved.
+    fn load_json(&self, table: &str, camera: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT s.settings FROM {table} s JOIN camera c ON c.id = s.camera_id \
+                     WHERE c.name = ?1"
+                ),
+                [camera],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 }

@@ -766,3 +766,20 @@ pub fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         dir.join("server.key"),
     )
 }
+
+/// Downloads clip `clip` (an API recording object) from a running vigil at `addr` into
+/// `dir/name` and checks it as the issue asks ([`check_clip`]); its path and facts.
+pub fn download_clip(
+    addr: &str,
+    clip: &serde_json::Value,
+    dir: &Path,
+    name: &str,
+) -> (PathBuf, ClipFacts) {
+    let path = format!("/api/recordings/{}/file", clip["id"]);
+    let (st, _, body) = http(addr, "GET", &path, &[], b"");
+    assert_eq!(st, 200, "GET {path}");
+    let file = dir.join(name);
+    std::fs::write(&file, body).unwrap();
+    let facts = check_clip(&file);
+    (file, facts)
+}

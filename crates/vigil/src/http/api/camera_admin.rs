@@ -175,7 +175,7 @@ pub async fn put_camera(
     for (k, was) in [
         ("url", old.keys.url.as_ref()),
         ("onvif", old.keys.onvif.as_ref()),
-        ("detect_url", old.keys.detect_url.as_ref()),
+        ("detect_url", old.keys.detect.detect_url.as_ref()),
     ] {
         if let (Some(Value::String(sent)), Some(was)) = (map.get(k), was) {
             if *sent == redact_url(was) && sent != was {
