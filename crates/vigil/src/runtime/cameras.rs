@@ -409,20 +409,28 @@ impl CameraSet {
         }
     }
 
+    /// Running camera `name` (claimed by the caller), once `save` has kept what is about to
+    /// change in the catalog.
+    fn saved(
+        &self,
+        name: &str,
+        save: impl FnOnce(&Catalog) -> crate::catalog::Result<()>,
+    ) -> Result<Arc<Camera>, CameraSetError> {
+        let cam = self
+            .get(name)
+            .ok_or_else(|| CameraSetError::NotFound(name.to_owned()))?;
+        save(&self.env.catalog).map_err(|source| CameraSetError::Save {
+            name: name.to_owned(),
+            source,
+        })?;
+        Ok(cam)
+    }
+
     /// Saves `settings` for the camera and applies them live. They must be valid (the caller
     /// validated them and reported errors).
     pub fn configure(&self, name: &str, settings: RecordingSettings) -> Result<(), CameraSetError> {
         let _busy = self.claim(name);
-        let cam = self
-            .get(name)
-            .ok_or_else(|| CameraSetError::NotFound(name.to_owned()))?;
-        self.env
-            .catalog
-            .save_settings(name, &settings)
-            .map_err(|source| CameraSetError::Save {
-                name: name.to_owned(),
-                source,
-            })?;
+        let cam = self.saved(name, |c| c.save_settings(name, &settings))?;
         cam.live
             .set_keep_gop(settings.buffer_mode != BufferMode::Disk);
         let (enabled, record_on) = (settings.enabled, settings.record_on);
@@ -450,16 +458,7 @@ impl CameraSet {
         keys: crate::detect::DetectKeys,
     ) -> Result<(), CameraSetError> {
         let _busy = self.claim(name);
-        let cam = self
-            .get(name)
-            .ok_or_else(|| CameraSetError::NotFound(name.to_owned()))?;
-        self.env
-            .catalog
-            .save_detect(name, &keys)
-            .map_err(|source| CameraSetError::Save {
-                name: name.to_owned(),
-                source,
-            })?;
+        let cam = self.saved(name, |c| c.save_detect(name, &keys))?;
         let restart = cam.detect_keys().needs_restart(&keys);
         match keys.check("") {
             Ok(Some(d)) if !restart => {

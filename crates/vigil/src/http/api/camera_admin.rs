@@ -94,7 +94,7 @@ fn conflict(msg: String) -> ApiError {
 }
 
 /// Runs a camera-set command off the async threads (it waits for a camera to stop).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::runtime::CameraSetError> + Send + 'static,
 ) -> ApiResult<T> {
     Ok(tokio::task::spawn_blocking(f)

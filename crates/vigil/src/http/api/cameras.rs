@@ -188,9 +188,7 @@ pub async fn set_config(
     // Through the camera set: saved, then applied live (it may wait for a restart of the same
     // camera to finish).
     let (rt, n, s) = (app.rt.clone(), name.clone(), new.clone());
-    tokio::task::spawn_blocking(move || rt.cameras().configure(&n, s))
-        .await
-        .map_err(ApiError::internal)??;
+    super::camera_admin::blocking(move || rt.cameras().configure(&n, s)).await?;
     Ok(Json(config_json(&name, &new)))
 }
 
@@ -217,9 +215,7 @@ pub async fn set_detect(
         .update(&map)
         .map_err(|b| ApiError::bad_request(format!("{}: {}", b.key, b.message)))?;
     let (rt, n, k) = (app.rt.clone(), name.clone(), keys.clone());
-    tokio::task::spawn_blocking(move || rt.cameras().configure_detect(&n, k))
-        .await
-        .map_err(ApiError::internal)??;
+    super::camera_admin::blocking(move || rt.cameras().configure_detect(&n, k)).await?;
     Ok(Json(keys.json(&name)))
 }
 
@@ -229,9 +225,7 @@ pub async fn set_detect(
 pub async fn restart(State(app): State<Http>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
     camera(&app, &name)?;
     let (rt, n) = (app.rt.clone(), name.clone());
-    tokio::task::spawn_blocking(move || rt.cameras().restart(&n))
-        .await
-        .map_err(ApiError::internal)??;
+    super::camera_admin::blocking(move || rt.cameras().restart(&n)).await?;
     Ok(Json(json!({ "camera": name, "restarted": true })))
 }
 
