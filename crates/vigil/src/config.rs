@@ -305,6 +305,31 @@ pub struct StorageConfig {
     pub min_free: Option<MinFree>,
 }
 
+/// `[catalog]`: where the catalog is (docs/cluster.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// `postgres://user:password@host:port/db`: a PostgreSQL catalog several nodes can share.
+    /// Default: SQLite at `<data_dir>/catalog.db`.
+    pub url: Option<String>,
+}
+
+impl CatalogConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(u) = &self.url {
+            let ok =
+                url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "postgres" | "postgresql"));
+            if !ok {
+                return Err(invalid(
+                    "catalog.url",
+                    "must be a postgres:// URL (postgres://user:password@host:port/database)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
@@ -539,6 +564,8 @@ struct RawConfig {
     #[serde(default)]
     buffer_pool: PoolConfig,
     #[serde(default)]
+    catalog: CatalogConfig,
+    #[serde(default)]
     defaults: RecordingKeys,
     #[serde(default, rename = "camera")]
     cameras: Vec<CameraEntry>,
@@ -577,6 +604,8 @@ pub struct CameraConfig {
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
+    /// `[catalog]`: SQLite in the data directory, or a shared PostgreSQL.
+    pub catalog: CatalogConfig,
     pub clips_root: PathBuf,
     pub pool_limit: u64,
     pub cameras: Vec<CameraConfig>,
@@ -655,6 +684,7 @@ impl Config {
             return Err(invalid("storage.max_age_days", "must be at least 1"));
         }
         raw.server.validate()?;
+        raw.catalog.validate()?;
         if let Some(m) = &raw.mqtt {
             m.validate()
                 .map_err(|(k, m)| invalid(format!("mqtt.{k}"), m))?;
@@ -684,6 +714,7 @@ impl Config {
         Ok(Config {
             server: raw.server,
             storage: raw.storage,
+            catalog: raw.catalog,
             clips_root,
             pool_limit: raw.buffer_pool.limit.0,
             cameras,

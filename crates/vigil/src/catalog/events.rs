@@ -2,11 +2,11 @@
 //! end, linked to every clip that was open while it was on (`event_clip`). Events from before
 //! kinds existed are plain `motion`.
 
-use rusqlite::params;
 use serde::Serialize;
 use vigil_core::kind::EventKind;
 use vigil_core::time::Time;
 
+use super::db::args;
 use super::{camera_id, opt_time, Catalog, Result};
 use crate::clips::ser_time_opt;
 
@@ -43,13 +43,15 @@ pub struct EventFilter {
 impl Catalog {
     /// Every kind the camera's events ever had (Home Assistant gets a sensor per kind seen).
     pub fn kinds_seen(&self, camera: &str) -> Result<vigil_core::kind::KindSet> {
-        let conn = self.conn();
-        let mut st = conn.prepare_cached(
-            "SELECT group_concat(DISTINCT e.kind) FROM motion_event e \
-             JOIN camera c ON c.id = e.camera_id WHERE c.name = ?1",
-        )?;
-        let s: Option<String> = st.query_row([camera], |r| r.get(0))?;
-        Ok(super::clips::parse_kinds(s))
+        self.with(|c| {
+            let sql = format!(
+                "SELECT {} FROM motion_event e JOIN camera c ON c.id = e.camera_id \
+                 WHERE c.name = ?1",
+                c.dialect().group_concat("e.kind", true)
+            );
+            let s: Option<String> = c.query_one(&sql, args![camera])?.get(0)?;
+            Ok(super::clips::parse_kinds(s))
+        })
     }
 
     pub fn insert_event(
@@ -60,37 +62,42 @@ impl Catalog {
         start: Time,
         camera_time: Option<Time>,
     ) -> Result<i64> {
-        let conn = self.conn();
-        let cam = camera_id(&conn, camera)?;
-        conn.execute(
-            "INSERT INTO motion_event (camera_id, kind, source, started_at, camera_started_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                cam,
-                kind.as_str(),
-                source,
-                start.0,
-                camera_time.map(|t| t.0)
-            ],
-        )?;
-        Ok(conn.last_insert_rowid())
+        self.with(|c| {
+            let cam = camera_id(c, camera)?;
+            c.query_one(
+                "INSERT INTO motion_event (camera_id, kind, source, started_at, \
+                 camera_started_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                args![
+                    cam,
+                    kind.as_str(),
+                    source,
+                    start.0,
+                    camera_time.map(|t| t.0)
+                ],
+            )?
+            .get(0)
+        })
     }
 
     /// The event happened (at least partly) during the clip.
     pub fn link_event_clip(&self, event: i64, clip: i64) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR IGNORE INTO event_clip (event_id, clip_id) VALUES (?1, ?2)",
-            [event, clip],
-        )?;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO event_clip (event_id, clip_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                args![event, clip],
+            )
+        })?;
         Ok(())
     }
 
     /// Another event started while this one was on.
     pub fn count_overlap(&self, id: i64) -> Result<()> {
-        self.conn().execute(
-            "UPDATE motion_event SET overlaps = overlaps + 1 WHERE id = ?1",
-            [id],
-        )?;
+        self.with(|c| {
+            c.execute(
+                "UPDATE motion_event SET \"overlaps\" = \"overlaps\" + 1 WHERE id = ?1",
+                args![id],
+            )
+        })?;
         Ok(())
     }
 
@@ -103,60 +110,67 @@ impl Catalog {
         timed_out: bool,
         camera_time: Option<Time>,
     ) -> Result<()> {
-        self.conn().execute(
-            "UPDATE motion_event SET ended_at = ?2, timed_out = ?3, \
-             camera_ended_at = COALESCE(?4, camera_ended_at) WHERE id = ?1",
-            params![id, end.0, timed_out, camera_time.map(|t| t.0)],
-        )?;
+        self.with(|c| {
+            c.execute(
+                "UPDATE motion_event SET ended_at = ?2, timed_out = ?3, \
+                 camera_ended_at = COALESCE(?4, camera_ended_at) WHERE id = ?1",
+                args![id, end.0, timed_out, camera_time.map(|t| t.0)],
+            )
+        })?;
         Ok(())
     }
 
     /// Events matching `f`, newest first, each with its clip ids.
     pub fn events(&self, f: &EventFilter) -> Result<Vec<EventRow>> {
-        let conn = self.conn();
-        let mut st = conn.prepare_cached(
-            "SELECT e.id, c.name, e.source, e.started_at, e.ended_at, e.camera_started_at, \
-                    e.camera_ended_at, e.overlaps, e.timed_out, \
-                    (SELECT group_concat(clip_id) FROM event_clip WHERE event_id = e.id), \
-                    e.kind \
-             FROM motion_event e JOIN camera c ON c.id = e.camera_id \
-             WHERE (?1 IS NULL OR c.name = ?1) \
-               AND (?2 IS NULL OR COALESCE(e.ended_at, e.started_at) >= ?2) \
-               AND (?3 IS NULL OR e.started_at < ?3) \
-               AND (?5 IS NULL OR e.kind = ?5) \
-             ORDER BY e.started_at DESC, e.id DESC LIMIT ?4",
-        )?;
-        let rows = st.query_map(
-            params![
-                f.camera,
-                f.from.map(|t| t.0),
-                f.to.map(|t| t.0),
-                f.limit.map_or(-1, i64::from),
-                f.kind.map(EventKind::as_str)
-            ],
-            |r| {
-                let clips: Option<String> = r.get(9)?;
-                let mut clip_ids: Vec<i64> = clips
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter_map(|s| s.parse().ok())
-                    .collect();
-                clip_ids.sort_unstable();
-                Ok(EventRow {
-                    id: r.get(0)?,
-                    camera: r.get(1)?,
-                    kind: r.get(10)?,
-                    source: r.get(2)?,
-                    start: opt_time(r.get(3)?),
-                    end: opt_time(r.get(4)?),
-                    camera_start: opt_time(r.get(5)?),
-                    camera_end: opt_time(r.get(6)?),
-                    overlapping_events: r.get::<_, i64>(7)?.clamp(0, u32::MAX.into()) as u32,
-                    timed_out: r.get::<_, i64>(8)? != 0,
-                    clip_ids,
+        let limit = f.limit.map(|l| format!("LIMIT {l}")).unwrap_or_default();
+        self.with(|c| {
+            // The arguments' types are spelled out: PostgreSQL can't guess them from `IS NULL`.
+            let sql = format!(
+                "SELECT e.id, c.name, e.source, e.started_at, e.ended_at, e.camera_started_at, \
+                        e.camera_ended_at, e.\"overlaps\", e.timed_out, \
+                        (SELECT {} FROM event_clip WHERE event_id = e.id), \
+                        e.kind \
+                 FROM motion_event e JOIN camera c ON c.id = e.camera_id \
+                 WHERE (CAST(?1 AS TEXT) IS NULL OR c.name = ?1) \
+                   AND (CAST(?2 AS BIGINT) IS NULL OR COALESCE(e.ended_at, e.started_at) >= ?2) \
+                   AND (CAST(?3 AS BIGINT) IS NULL OR e.started_at < ?3) \
+                   AND (CAST(?4 AS TEXT) IS NULL OR e.kind = ?4) \
+                 ORDER BY e.started_at DESC, e.id DESC {limit}",
+                c.dialect().group_concat("clip_id", false)
+            );
+            let rows = c.query(
+                &sql,
+                args![
+                    f.camera,
+                    f.from.map(|t| t.0),
+                    f.to.map(|t| t.0),
+                    f.kind.map(EventKind::as_str)
+                ],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    let clips: Option<String> = r.get(9)?;
+                    let mut clip_ids: Vec<i64> = clips
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter_map(|s| s.parse().ok())
+                        .collect();
+                    clip_ids.sort_unstable();
+                    Ok(EventRow {
+                        id: r.get(0)?,
+                        camera: r.get(1)?,
+                        kind: r.get(10)?,
+                        source: r.get(2)?,
+                        start: opt_time(r.get(3)?),
+                        end: opt_time(r.get(4)?),
+                        camera_start: opt_time(r.get(5)?),
+                        camera_end: opt_time(r.get(6)?),
+                        overlapping_events: r.count(7)?.min(u32::MAX.into()) as u32,
+                        timed_out: r.get(8)?,
+                        clip_ids,
+                    })
                 })
-            },
-        )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+                .collect()
+        })
     }
 }

@@ -1,11 +1,11 @@
 //! Motion-recording settings changed through the API, kept per camera so they survive restarts.
 //! They are stored as the API's JSON object and override the config file's values at start.
 
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use vigil_core::kind::KindSet;
 use vigil_core::settings::{BufferMode, RecordingSettings};
 
+use super::db::args;
 use super::{camera_id, now_micros, Catalog, CatalogError, Result};
 
 /// The persisted fields (the API's config object, without the camera name).
@@ -129,31 +129,32 @@ impl Catalog {
 
     /// Saves a camera's JSON object in `table` (`camera_settings`, `camera_detect`).
     fn save_json(&self, table: &str, camera: &str, json: &str) -> Result<()> {
-        let conn = self.conn();
-        let cam = camera_id(&conn, camera)?;
-        conn.execute(
-            &format!(
-                "INSERT INTO {table} (camera_id, settings, updated_at) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT(camera_id) DO UPDATE SET settings = excluded.settings, \
-                 updated_at = excluded.updated_at"
-            ),
-            params![cam, json, now_micros()],
-        )?;
+        self.with(|c| {
+            let cam = camera_id(c, camera)?;
+            c.execute(
+                &format!(
+                    "INSERT INTO {table} (camera_id, settings, updated_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT(camera_id) DO UPDATE SET settings = excluded.settings, \
+                     updated_at = excluded.updated_at"
+                ),
+                args![cam, json, now_micros()],
+            )
+        })?;
         Ok(())
     }
 
     /// A camera's JSON object in `table`, if one was saved.
     fn load_json(&self, table: &str, camera: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.with(|c| {
+            c.query_opt(
                 &format!(
                     "SELECT s.settings FROM {table} s JOIN camera c ON c.id = s.camera_id \
                      WHERE c.name = ?1"
                 ),
-                [camera],
-                |r| r.get(0),
-            )
-            .optional()?)
+                args![camera],
+            )?
+            .map(|r| r.get(0))
+            .transpose()
+        })
     }
 }

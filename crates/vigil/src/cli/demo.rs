@@ -103,6 +103,7 @@ pub fn demo_config(opts: &DemoOptions) -> anyhow::Result<Config> {
             ..Default::default()
         },
         storage: Default::default(),
+        catalog: Default::default(),
         clips_root: opts.data_dir.join("clips"),
         pool_limit: DEFAULT_POOL_BYTES,
         cameras,

@@ -77,6 +77,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: UserCmd,
     },
+    /// Work on the catalog (docs/cluster.md).
+    Catalog {
+        #[command(subcommand)]
+        cmd: CatalogCmd,
+    },
     /// Print an MP4 file's box tree.
     Inspect { file: PathBuf },
     /// Cut a clip's torn tail back to its last whole fragment (after a crash).
@@ -85,6 +90,18 @@ enum Cmd {
     /// Prints the time it took, to compare with `ffmpeg -c copy`.
     // The repository's bench/remux_vs_ffmpeg.py runs that comparison.
     Remux { input: PathBuf, output: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum CatalogCmd {
+    /// Copy the configuration's SQLite catalog into an empty PostgreSQL database (then set
+    /// `[catalog] url` to it). Run it with vigil stopped.
+    MigrateTo {
+        /// postgres://user:password@host:port/database
+        url: String,
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -118,13 +135,43 @@ fn refuse_open_network(config: &crate::config::Config) -> anyhow::Result<()> {
         return Ok(());
     }
     let path = config.server.data_dir.join("catalog.db");
-    if path.exists() && crate::catalog::Catalog::open(&path)?.user_count()? > 0 {
+    let may_have_users = config.catalog.url.is_some() || path.exists();
+    if may_have_users && crate::catalog::Catalog::for_config(config)?.user_count()? > 0 {
         return Ok(());
     }
     anyhow::bail!(
         "server.listen = {}: refusing to listen beyond this machine with neither users nor an API token (anyone on the network could watch the cameras and delete clips). Add a user (`vigil user add NAME --role admin --config FILE`), set server.api_token, or listen on 127.0.0.1",
         config.server.listen
     )
+}
+
+/// `vigil catalog migrate-to URL`: the configuration's SQLite catalog copied into PostgreSQL.
+fn migrate_to(config: &crate::config::Config, url: &str) -> anyhow::Result<Vec<String>> {
+    use crate::catalog::Catalog;
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        anyhow::bail!("{url:?}: the target must be a postgres:// URL");
+    }
+    let path = config.server.data_dir.join("catalog.db");
+    if !path.exists() {
+        anyhow::bail!(
+            "{}: no SQLite catalog to copy (server.data_dir of this configuration)",
+            path.display()
+        );
+    }
+    let source = Catalog::open(&path)?;
+    let target = Catalog::connect(url)?;
+    let report = source.copy_into(&target)?;
+    let mut out: Vec<String> = report
+        .tables
+        .iter()
+        .map(|(t, n)| format!("{t}: {n} rows"))
+        .collect();
+    out.push(format!(
+        "copied {} into {}; now set [catalog] url in the configuration (the SQLite file is left as it was)",
+        path.display(),
+        target.location()
+    ));
+    Ok(out)
 }
 
 /// The `vigil` command.
@@ -258,6 +305,14 @@ fn real_main() -> anyhow::Result<()> {
                 }
             };
             for l in out {
+                println!("{l}");
+            }
+            Ok(())
+        }
+        Cmd::Catalog {
+            cmd: CatalogCmd::MigrateTo { url, config },
+        } => {
+            for l in migrate_to(&crate::config::Config::load(&config)?, &url)? {
                 println!("{l}");
             }
             Ok(())

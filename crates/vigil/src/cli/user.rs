@@ -13,7 +13,7 @@ use crate::config::Config;
 fn catalog(config: &Config) -> anyhow::Result<Catalog> {
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("creating {}", config.server.data_dir.display()))?;
-    Ok(Catalog::open(&config.server.data_dir.join("catalog.db"))?)
+    Ok(Catalog::for_config(config)?)
 }
 
 /// The new password: from the terminal without echo (asked twice), or the first line of stdin

@@ -86,6 +86,17 @@ fn invalid_values_are_refused_naming_the_key() {
     assert!(e.contains("listen"), "{e}");
     let e = err("[defaults]\npre_buffer_secs = -1");
     assert!(e.contains("pre_buffer_secs"), "{e}");
+    let e = err("[catalog]\nurl = \"mysql://db/vigil\"");
+    assert!(
+        e.starts_with("catalog.url:") && e.contains("postgres://"),
+        "{e}"
+    );
+    assert!(err("[catalog]\nengine = \"pg\"").contains("engine"));
+    let c = Config::parse("[catalog]\nurl = \"postgres://vigil:pw@db:5432/vigil\"").unwrap();
+    assert_eq!(
+        c.catalog.url.as_deref(),
+        Some("postgres://vigil:pw@db:5432/vigil")
+    );
 }
 
 #[test]

@@ -92,7 +92,7 @@ impl Runtime {
             .with_context(|| format!("creating {}", clips_root.display()))?;
         std::fs::create_dir_all(&config.server.data_dir)
             .with_context(|| format!("creating {}", config.server.data_dir.display()))?;
-        let catalog = Arc::new(Catalog::open(&config.server.data_dir.join("catalog.db"))?);
+        let catalog = Arc::new(Catalog::for_config(&config)?);
         let cameras = with_stored_cameras(&config, &catalog);
         let names: Vec<String> = cameras.iter().map(|c| c.name.clone()).collect();
         let report = catalog.reconcile(&clips_root, &names)?;
