@@ -330,6 +330,115 @@ impl CatalogConfig {
     }
 }
 
+/// `[clip_store]`: closed clips copied to an S3-compatible object store (docs/cluster.md).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClipStoreConfig {
+    /// `https://s3.example` (or `http://` on a private network).
+    pub s3_endpoint: String,
+    pub bucket: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// Days the local copy is kept after the store has the clip (0: deleted once uploaded).
+    #[serde(default = "default_keep_local_days")]
+    pub keep_local_days: u32,
+    /// Upload bandwidth cap in megabits per second (all uploads together); none: no cap.
+    #[serde(default)]
+    pub max_upload_mbps: Option<f64>,
+    /// Clips uploaded at the same time.
+    #[serde(default = "default_concurrent_uploads")]
+    pub max_concurrent_uploads: u32,
+    /// Multipart part size (S3 wants at least 5MiB for every part but the last).
+    #[serde(default = "default_part_size")]
+    pub part_size: ByteSize,
+    /// Put before every object key (`site-a/`), so several installs can share a bucket.
+    #[serde(default)]
+    pub prefix: String,
+    /// How clips only the store has are served: `proxy` (vigil streams them, with Range) or
+    /// `redirect` (a presigned URL of the store, valid an hour).
+    #[serde(default = "default_serve")]
+    pub serve: String,
+}
+
+impl std::fmt::Debug for ClipStoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClipStoreConfig")
+            .field("s3_endpoint", &self.s3_endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("keep_local_days", &self.keep_local_days)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+fn default_keep_local_days() -> u32 {
+    1
+}
+fn default_concurrent_uploads() -> u32 {
+    2
+}
+fn default_part_size() -> ByteSize {
+    ByteSize(8 << 20)
+}
+fn default_serve() -> String {
+    "proxy".to_owned()
+}
+
+impl ClipStoreConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("clip_store.{k}");
+        let ok = url::Url::parse(&self.s3_endpoint)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !ok {
+            return Err(invalid(
+                key("s3_endpoint"),
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.bucket.is_empty() || self.bucket.contains('/') {
+            return Err(invalid(key("bucket"), "must be a bucket name"));
+        }
+        if self.access_key.is_empty() || self.secret_key.is_empty() {
+            return Err(invalid(
+                key("access_key"),
+                "access_key and secret_key must be set",
+            ));
+        }
+        if self.keep_local_days > 36_500 {
+            return Err(invalid(key("keep_local_days"), "must be at most 36500"));
+        }
+        if let Some(m) = self.max_upload_mbps {
+            if !(m.is_finite() && m > 0.0) {
+                return Err(invalid(key("max_upload_mbps"), "must be a number above 0"));
+            }
+        }
+        if !(1..=64).contains(&self.max_concurrent_uploads) {
+            return Err(invalid(
+                key("max_concurrent_uploads"),
+                "must be between 1 and 64",
+            ));
+        }
+        if !(5 << 20..=5 << 30).contains(&self.part_size.0) {
+            return Err(invalid(
+                key("part_size"),
+                "must be between 5MiB and 5GiB (S3's limits for a part)",
+            ));
+        }
+        if self.prefix.starts_with('/') || self.prefix.contains("..") {
+            return Err(invalid(key("prefix"), "must be a relative key prefix"));
+        }
+        if !matches!(self.serve.as_str(), "proxy" | "redirect") {
+            return Err(invalid(key("serve"), "must be proxy or redirect"));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
@@ -566,6 +675,8 @@ struct RawConfig {
     #[serde(default)]
     catalog: CatalogConfig,
     #[serde(default)]
+    clip_store: Option<ClipStoreConfig>,
+    #[serde(default)]
     defaults: RecordingKeys,
     #[serde(default, rename = "camera")]
     cameras: Vec<CameraEntry>,
@@ -606,6 +717,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// `[catalog]`: SQLite in the data directory, or a shared PostgreSQL.
     pub catalog: CatalogConfig,
+    /// `[clip_store]`: an S3-compatible store closed clips are copied to.
+    pub clip_store: Option<ClipStoreConfig>,
     pub clips_root: PathBuf,
     pub pool_limit: u64,
     pub cameras: Vec<CameraConfig>,
@@ -685,6 +798,9 @@ impl Config {
         }
         raw.server.validate()?;
         raw.catalog.validate()?;
+        if let Some(c) = &raw.clip_store {
+            c.validate()?;
+        }
         if let Some(m) = &raw.mqtt {
             m.validate()
                 .map_err(|(k, m)| invalid(format!("mqtt.{k}"), m))?;
@@ -715,6 +831,7 @@ impl Config {
             server: raw.server,
             storage: raw.storage,
             catalog: raw.catalog,
+            clip_store: raw.clip_store,
             clips_root,
             pool_limit: raw.buffer_pool.limit.0,
             cameras,

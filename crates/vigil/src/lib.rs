@@ -19,8 +19,9 @@
 //! - [`camera`]: one worker thread per camera. [`camera::CameraPipeline`] drives the core's
 //!   recorder state machine and executes its actions on the camera's pre-buffer and clip slot.
 //! - [`clips`]: where clip files live (`storage.root/<camera>/<YYYY-MM-DD>/`) and the record of each.
-//! - [`catalog`]: SQLite: cameras, API-set settings, motion events, clips; crash reconciliation;
-//!   the writer that turns notices into rows.
+//! - [`catalog`]: SQLite or PostgreSQL: cameras, API-set settings, motion events, clips; crash
+//!   reconciliation; the writer that turns notices into rows.
+//! - [`remote`]: the clip store: closed clips uploaded to an S3-compatible store, and read back.
 //! - [`retention`]: which clips to delete (age, total bytes, free disk) and deleting them safely.
 //! - [`config`]: the configuration file.
 //! - [`util`]: the few helpers several of the above share (FNV-1a, hiding URL passwords).
@@ -41,6 +42,7 @@ pub mod ingest;
 pub mod integrations;
 pub mod liveview;
 pub mod notice;
+pub mod remote;
 pub mod retention;
 pub mod runtime;
 pub mod thumbs;

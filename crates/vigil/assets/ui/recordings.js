@@ -165,6 +165,14 @@ export function mount(main, [query]) {
     }
   }
 
+  // Where a clip's bytes are, with a clip store (docs/cluster.md): nothing said for local ones.
+  function storeBadge(r) {
+    if (!r.store_status || r.store_status === 'local') return null;
+    const text = r.store_status === 'uploading' ? 'uploading' : r.local ? 'stored' : 'in store only';
+    return [' ', h('span', { class: `badge store-${r.store_status}`, text,
+      title: r.store_status === 'uploading' ? 'being copied to the clip store' : 'the clip store has it' })];
+  }
+
   function row(r) {
     const cell = (label, ...c) => h('td', { dataset: { label } }, ...c);
     const playBtn = h('button', { type: 'button', class: 'play primary', text: 'Play' });
@@ -190,12 +198,13 @@ export function mount(main, [query]) {
       cell('Video', r.video_codec ? `${r.video_codec} ${r.width}×${r.height}` : '–'),
       cell('Events', h('span', { class: 'kinds-cell' }, kindBadges(r.kinds))),
       cell('Trigger', h('span', { class: 'muted', text: r.trigger || '–' }),
-        r.status === 'complete' ? null : [' ', h('span', { class: `badge status-${r.status}`, text: r.status })]),
+        r.status === 'complete' ? null : [' ', h('span', { class: `badge status-${r.status}`, text: r.status })],
+        storeBadge(r)),
       h('td', { class: 'row-actions' }, playBtn, dl, protBtn, delBtn));
   }
 
   function render() {
-    const sig = JSON.stringify(rows.map((r) => [r.id, r.status, r.protected, r.bytes, r.kinds]));
+    const sig = JSON.stringify(rows.map((r) => [r.id, r.status, r.protected, r.bytes, r.kinds, r.store_status, r.local]));
     if (sig === signature) return;
     signature = sig;
     tbody.replaceChildren(...rows.map(row));

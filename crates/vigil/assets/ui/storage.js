@@ -15,6 +15,9 @@ export function mount(main) {
   const disk = h('div');
   const diskMeter = meter('disk used');
   const retention = h('div');
+  const store = h('div');
+  const storeCard = card('Clip store', store);
+  storeCard.hidden = true;
   const tbody = h('tbody');
   const table = h('table', { class: 'per-camera' },
     h('thead', {}, h('tr', {}, ['Camera', 'Clips', 'Size', 'Protected', 'Oldest', 'Newest'].map((t) => h('th', { text: t })))),
@@ -23,7 +26,7 @@ export function mount(main) {
     h('h1', { text: 'Storage' }), errors.el,
     h('div', { class: 'columns' },
       h('div', {}, card('Alerts', alerts), card('Disk', diskMeter.el, disk)),
-      h('div', {}, card('Retention', retention))),
+      h('div', {}, card('Retention', retention), storeCard)),
     card('Clips per camera', table),
   );
 
@@ -67,6 +70,19 @@ export function mount(main) {
           `${d.camera} · ${fmtBytes(d.bytes)} · ${d.reason}`, h('span', { class: 'muted', text: ` (${ago(d.at)})` }))))] : null,
       h('p', { class: 'hint', text: 'Oldest clips go first; protected clips and clips being written are kept.' }),
     ));
+    // [clip_store]: where clips are copied, and how it is doing (docs/cluster.md).
+    const cs = st.clip_store;
+    storeCard.hidden = !cs;
+    if (cs) {
+      const s = cs.state;
+      store.replaceChildren(facts([
+        ['Store', h('code', { text: `${cs.s3_endpoint} · ${cs.bucket}${cs.prefix ? `/${cs.prefix}` : ''}` })],
+        ['State', s.up ? 'answering' : `not answering since ${fmtTime(s.down_since)}`],
+        ['Waiting', `${cs.pending.clips} clip${cs.pending.clips === 1 ? '' : 's'} · ${fmtBytes(cs.pending.bytes)}${cs.pending.deletions ? ` · ${cs.pending.deletions} deletions` : ''}`],
+        ['Uploaded', `${s.uploaded_clips} clips · ${fmtBytes(s.uploaded_bytes)} since start`],
+        ['Local copies', cs.keep_local_days ? `kept ${cs.keep_local_days} day${cs.keep_local_days === 1 ? '' : 's'} after upload` : 'deleted once uploaded'],
+      ]), s.last_error ? h('p', { class: 'alert', text: s.last_error }) : null);
+    }
     tbody.replaceChildren(...st.cameras.map((c) => h('tr', {},
       h('td', { dataset: { label: 'Camera' } }, h('a', { href: `#/recordings?camera=${enc(c.camera)}`, text: c.camera })),
       h('td', { dataset: { label: 'Clips' }, text: String(c.clips) }),

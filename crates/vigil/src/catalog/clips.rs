@@ -46,6 +46,10 @@ pub struct ClipRow {
     /// The kinds of the events that happened during the clip.
     #[serde(serialize_with = "ser_kinds")]
     pub kinds: KindSet,
+    /// Where its bytes are: `local`, `uploading` (to the clip store), `stored`.
+    pub store_status: super::StoreStatus,
+    /// Whether the local file is still kept (false: only the store has it).
+    pub local: bool,
 }
 
 fn ser_kinds<S: serde::Serializer>(k: &KindSet, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -96,7 +100,8 @@ fn columns(d: Dialect) -> String {
          clip.end_at, clip.duration_secs, clip.bytes, clip.frames, clip.video_codec, clip.width, \
          clip.height, clip.pre_roll_secs, clip.trigger, clip.close_reason, clip.protected, \
          (SELECT {} FROM event_clip ec \
-          JOIN motion_event e ON e.id = ec.event_id WHERE ec.clip_id = clip.id)",
+          JOIN motion_event e ON e.id = ec.event_id WHERE ec.clip_id = clip.id), \
+         clip.store_status, clip.local_deleted",
         d.group_concat("e.kind", true)
     )
 }
@@ -156,6 +161,8 @@ fn row_to_clip(r: &Row) -> Result<ClipRow> {
         close_reason: r.get(15)?,
         kinds: parse_kinds(r.get(17)?),
         protected: r.get(16)?,
+        store_status: super::StoreStatus::parse(&r.get::<String>(18)?),
+        local: !r.get::<bool>(19)?,
     })
 }
 
@@ -275,10 +282,11 @@ impl Catalog {
         })
     }
 
-    /// Every clip's key (for reconciling with the files on disk).
+    /// Every clip's key whose file should be on the local disk (for reconciling with the
+    /// files; a clip only the store keeps has none).
     pub fn clip_keys(&self) -> Result<Vec<(i64, String)>> {
         self.with(|c| {
-            c.query("SELECT id, key FROM clip", args![])?
+            c.query("SELECT id, key FROM clip WHERE local_deleted = 0", args![])?
                 .iter()
                 .map(|r| Ok((r.get(0)?, r.get(1)?)))
                 .collect()
@@ -312,9 +320,20 @@ impl Catalog {
         })
     }
 
-    /// Removes a clip's row; true if there was one.
+    /// Removes a clip's row; true if there was one. A clip the store has (or is taking) leaves
+    /// its object in the store's deletion queue, in the same transaction.
     pub fn delete_clip(&self, id: i64) -> Result<bool> {
-        self.with(|c| Ok(c.execute("DELETE FROM clip WHERE id = ?1", args![id])? > 0))
+        self.tx(|c| {
+            c.execute(
+                "INSERT INTO store_delete (key, upload_id, queued_at) \
+                 SELECT clip.key, u.upload_id, ?2 FROM clip \
+                 LEFT JOIN clip_upload u ON u.clip_id = clip.id \
+                 WHERE clip.id = ?1 AND clip.store_status != 'local' \
+                 ON CONFLICT (key) DO NOTHING",
+                args![id, now_micros()],
+            )?;
+            Ok(c.execute("DELETE FROM clip WHERE id = ?1", args![id])? > 0)
+        })
     }
 
     pub fn set_protected(&self, id: i64, protected: bool) -> Result<bool> {

@@ -36,9 +36,16 @@ const TABLES: &[(&str, &str, &str)] = &[
     (
         "clip",
         "id, camera_id, event_id, key, status, start_at, end_at, duration_secs, bytes, frames, \
-         video_codec, width, height, pre_roll_secs, trigger, close_reason, protected, opened_at",
+         video_codec, width, height, pre_roll_secs, trigger, close_reason, protected, opened_at, \
+         store_status, stored_at, local_deleted, sha256",
         "id",
     ),
+    (
+        "clip_upload",
+        "clip_id, upload_id, part_size, parts, started_at",
+        "clip_id",
+    ),
+    ("store_delete", "key, upload_id, queued_at", "key"),
     ("event_clip", "event_id, clip_id", "event_id, clip_id"),
     ("\"user\"", "id, name, role, hash, created_at", "id"),
     (

@@ -23,6 +23,7 @@ mod pg;
 mod reconcile;
 mod settings;
 mod sink;
+mod store;
 mod users;
 
 pub use cameras::StoredCamera;
@@ -32,6 +33,7 @@ pub use db::Dialect;
 pub use events::{EventFilter, EventRow};
 pub use reconcile::ReconcileReport;
 pub use sink::CatalogWriter;
+pub use store::{StoreBacklog, StoreStatus, UploadJournal};
 pub use users::{SessionRow, UserRow};
 
 use std::path::{Path, PathBuf};
@@ -66,6 +68,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         include_str!("../../migrations/0005_users.sql"),
         include_str!("../../migrations/postgres/0005_users.sql"),
+    ),
+    (
+        include_str!("../../migrations/0006_clip_store.sql"),
+        include_str!("../../migrations/postgres/0006_clip_store.sql"),
     ),
 ];
 

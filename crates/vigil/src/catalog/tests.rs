@@ -292,3 +292,93 @@ fn corrupt_stored_settings_are_a_clear_error_not_a_panic() {
         assert!(matches!(e, CatalogError::BadSettings { .. }), "{e}");
     });
 }
+
+#[test]
+fn the_clip_store_journal_and_deletion_queue() {
+    each_engine(|c| {
+        let a = c
+            .insert_clip(&new_clip("front", "front/a.mp4", None))
+            .unwrap();
+        let b = c
+            .insert_clip(&new_clip("front", "front/b.mp4", None))
+            .unwrap();
+        let facts = ClipFacts {
+            bytes: 3000,
+            ..Default::default()
+        };
+        assert!(c.clips_to_upload(10).unwrap().is_empty(), "still recording");
+        c.finish_clip(a, ClipStatus::Complete, &facts).unwrap();
+        c.finish_clip(b, ClipStatus::Recovered, &facts).unwrap();
+        assert_eq!(
+            c.clips_to_upload(10).unwrap(),
+            vec![
+                (a, "front/a.mp4".to_owned(), 3000),
+                (b, "front/b.mp4".to_owned(), 3000)
+            ]
+        );
+        assert_eq!(
+            c.store_backlog().unwrap(),
+            StoreBacklog {
+                clips: 2,
+                bytes: 6000,
+                deletions: 0
+            }
+        );
+        // A journal: parts in order; a part sent again replaces the later ones.
+        assert_eq!(c.upload_journal(a).unwrap(), None);
+        c.start_upload(a, "up-1", 5 << 20).unwrap();
+        assert_eq!(
+            c.clip(a).unwrap().unwrap().store_status,
+            StoreStatus::Uploading
+        );
+        c.add_upload_part(a, 0, "\"e0\"").unwrap();
+        c.add_upload_part(a, 1, "\"e1\"").unwrap();
+        c.add_upload_part(a, 1, "\"e1b\"").unwrap();
+        let j = c.upload_journal(a).unwrap().unwrap();
+        assert_eq!((j.upload_id.as_str(), j.part_size), ("up-1", 5 << 20));
+        assert_eq!(j.parts, ["\"e0\"", "\"e1b\""]);
+        // A new upload starts from nothing.
+        c.start_upload(a, "up-2", 5 << 20).unwrap();
+        assert!(c.upload_journal(a).unwrap().unwrap().parts.is_empty());
+        c.finish_upload(a, "abc").unwrap();
+        assert_eq!(c.upload_journal(a).unwrap(), None);
+        let row = c.clip(a).unwrap().unwrap();
+        assert_eq!((row.store_status, row.local), (StoreStatus::Stored, true));
+        assert_eq!(c.clips_to_upload(10).unwrap().len(), 1);
+        // Local copies stored long enough go; the row stays, not local any more.
+        assert!(c.local_copies_stored_before(0).unwrap().is_empty());
+        let old = c.local_copies_stored_before(i64::MAX).unwrap();
+        assert_eq!(old, vec![(a, "front/a.mp4".to_owned())]);
+        c.set_local_deleted(a).unwrap();
+        assert!(!c.clip(a).unwrap().unwrap().local);
+        assert!(
+            c.clip_keys().unwrap().iter().all(|(id, _)| *id != a),
+            "no file to reconcile"
+        );
+        // Deleting clips: the stored one and the one being uploaded queue their objects.
+        c.start_upload(b, "up-b", 5 << 20).unwrap();
+        assert!(c.delete_clip(a).unwrap());
+        assert!(c.delete_clip(b).unwrap());
+        let mut q = c.store_deletions(10).unwrap();
+        q.sort();
+        assert_eq!(
+            q,
+            vec![
+                ("front/a.mp4".to_owned(), None),
+                ("front/b.mp4".to_owned(), Some("up-b".to_owned()))
+            ]
+        );
+        let local = c
+            .insert_clip(&new_clip("front", "front/c.mp4", None))
+            .unwrap();
+        c.delete_clip(local).unwrap();
+        assert_eq!(
+            c.store_backlog().unwrap().deletions,
+            2,
+            "a local clip has no object"
+        );
+        c.store_deleted("front/a.mp4").unwrap();
+        c.store_deleted("front/b.mp4").unwrap();
+        assert!(c.store_deletions(10).unwrap().is_empty());
+    });
+}

@@ -100,6 +100,40 @@ fn invalid_values_are_refused_naming_the_key() {
 }
 
 #[test]
+fn the_clip_store_is_checked_naming_the_key() {
+    let store = |extra: &str| {
+        format!("[clip_store]\ns3_endpoint = \"https://s3.example\"\nbucket = \"vigil\"\naccess_key = \"a\"\nsecret_key = \"s\"\n{extra}")
+    };
+    let c = Config::parse(&store("")).unwrap();
+    let cs = c.clip_store.unwrap();
+    assert_eq!(
+        (cs.keep_local_days, cs.region.as_str(), cs.serve.as_str()),
+        (1, "us-east-1", "proxy")
+    );
+    assert_eq!(cs.part_size.0, 8 << 20);
+    assert!(
+        !format!("{cs:?}").contains("secret_key"),
+        "no secret in debug output"
+    );
+    for (extra, key) in [
+        ("part_size = \"1MiB\"", "clip_store.part_size"),
+        ("max_upload_mbps = 0", "clip_store.max_upload_mbps"),
+        ("serve = \"teleport\"", "clip_store.serve"),
+        (
+            "max_concurrent_uploads = 0",
+            "clip_store.max_concurrent_uploads",
+        ),
+        ("prefix = \"/abs\"", "clip_store.prefix"),
+    ] {
+        let e = err(&store(extra));
+        assert!(e.starts_with(key), "{extra}: {e}");
+    }
+    let e = err("[clip_store]\ns3_endpoint = \"ftp://x\"\nbucket = \"b\"\naccess_key = \"a\"\nsecret_key = \"s\"");
+    assert!(e.starts_with("clip_store.s3_endpoint"), "{e}");
+    assert!(err("[clip_store]\ns3_endpoint = \"https://x\"").contains("bucket"));
+}
+
+#[test]
 fn cameras_need_a_name_a_source_and_distinct_names() {
     assert!(err("[[camera]]\nurl = \"rtsp://h/\"").contains("name"));
     assert!(err("[[camera]]\nname = \"a\"").starts_with("camera[0].url:"));

@@ -23,6 +23,8 @@ fn clip(id: i64, camera: &str, start_day: i64, bytes: u64) -> ClipRow {
         close_reason: None,
         protected: false,
         kinds: vigil_core::kind::KindSet::EMPTY,
+        store_status: crate::catalog::StoreStatus::Local,
+        local: true,
     }
 }
 

@@ -59,6 +59,8 @@ struct Shared {
     cameras: CameraSet,
     notices: NoticeBus,
     integrations: Arc<IntegrationStats>,
+    /// The clip store, when `[clip_store]` is set.
+    remote: Option<Arc<crate::remote::RemoteStore>>,
 }
 
 /// The narrow way into a running recorder: queries and commands. Cheap to clone.
@@ -81,6 +83,8 @@ pub struct Runtime {
     thumbs: crate::thumbs::Thumbnailer,
     /// MQTT and webhooks, when configured.
     integrations: Option<Integrations>,
+    /// The clip store's uploader thread.
+    remote_thread: Option<JoinHandle<()>>,
 }
 
 impl Runtime {
@@ -129,6 +133,16 @@ impl Runtime {
                 .name("retention".into())
                 .spawn(move || run_retention(&r, &*clock, &kicked, &stop))?
         };
+        let remote = match &config.clip_store {
+            Some(c) => Some(crate::remote::RemoteStore::new(
+                c,
+                &clips_root,
+                catalog.clone(),
+                clock.clone(),
+            )?),
+            None => None,
+        };
+        let remote_thread = remote.as_ref().map(|r| r.start()).transpose()?;
         let notices = NoticeBus::new();
         // MQTT and webhooks hear of clips from the catalog writer, once each has its row.
         let (clip_tx, clip_rx) = if Integrations::wanted(&config) {
@@ -142,6 +156,7 @@ impl Runtime {
             let sub = notices.subscribe_lossless("catalog");
             let kick = retention_kick.clone();
             let cat = catalog.clone();
+            let remote = remote.clone();
             std::thread::Builder::new()
                 .name("catalog".into())
                 .spawn(move || {
@@ -150,6 +165,10 @@ impl Runtime {
                         // failed (a full disk is exactly when it must make room).
                         if matches!(n, Notice::ClipClosed(_) | Notice::WriteFailed { .. }) {
                             let _ = kick.send(());
+                        }
+                        // A closed clip is the clip store's to upload.
+                        if let (Notice::ClipClosed(_), Some(r)) = (n, &remote) {
+                            r.kick();
                         }
                         let closed = match n {
                             Notice::ClipOpened(_) => false,
@@ -196,6 +215,7 @@ impl Runtime {
             clock,
             notices,
             config,
+            remote,
         };
         let handle = RuntimeHandle {
             shared: Arc::new(shared),
@@ -220,6 +240,7 @@ impl Runtime {
             events_rt,
             thumbs,
             integrations,
+            remote_thread,
         };
         for cam in cameras {
             if let Err(e) = runtime.handle.cameras().start(cam) {
@@ -269,6 +290,11 @@ impl Runtime {
         }
         let _ = self.retention_kick.send(()); // wakes the retention thread to see the stop
         let _ = self.retention_thread.join();
+        // An upload in progress stops between parts; its journal lets the next start go on.
+        if let (Some(r), Some(t)) = (&shared.remote, self.remote_thread) {
+            r.stop();
+            let _ = t.join();
+        }
         self.paced.stop();
         self.events_rt.stop();
         info!("stopped");
@@ -284,6 +310,10 @@ impl RuntimeHandle {
     }
     pub fn retention(&self) -> &Arc<Retention> {
         &self.shared.retention
+    }
+    /// The clip store, when `[clip_store]` is set.
+    pub fn remote(&self) -> Option<&Arc<crate::remote::RemoteStore>> {
+        self.shared.remote.as_ref()
     }
     pub fn pool(&self) -> &Pool {
         &self.shared.pool
@@ -365,6 +395,16 @@ impl RuntimeHandle {
         }
         if let Some(e) = retention.state().last_error {
             out.push(serde_json::json!({ "kind": "retention", "message": e }));
+        }
+        if let Some(r) = &self.shared.remote {
+            let st = r.state();
+            if let Some(e) = st.last_error {
+                out.push(serde_json::json!({
+                    "kind": "clip_store",
+                    "since": st.down_since,
+                    "message": format!("the clip store doesn't answer; clips stay on this machine and are uploaded when it does: {e}"),
+                }));
+            }
         }
         for c in self.shared.cameras.list() {
             let s = c.status();

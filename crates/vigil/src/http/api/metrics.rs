@@ -295,6 +295,63 @@ pub fn render(app: &Http) -> String {
         "Bytes retention freed.",
     );
     o.sample("vigil_retention_deleted_bytes_total", "", r.deleted_bytes);
+    if let Some(remote) = app.remote() {
+        let st = remote.state();
+        let backlog = app.catalog().store_backlog().unwrap_or_default();
+        for (name, kind, help, v) in [
+            (
+                "vigil_clip_store_up",
+                "gauge",
+                "1 while the clip store answers, 0 while it doesn't.",
+                u64::from(st.up),
+            ),
+            (
+                "vigil_clip_store_pending_clips",
+                "gauge",
+                "Finished clips the clip store doesn't have yet.",
+                backlog.clips,
+            ),
+            (
+                "vigil_clip_store_pending_bytes",
+                "gauge",
+                "Bytes of the clips the clip store doesn't have yet.",
+                backlog.bytes,
+            ),
+            (
+                "vigil_clip_store_pending_deletions",
+                "gauge",
+                "Objects waiting to be deleted from the clip store.",
+                backlog.deletions,
+            ),
+            (
+                "vigil_clip_store_uploaded_clips_total",
+                "counter",
+                "Clips uploaded to the clip store.",
+                st.uploaded_clips,
+            ),
+            (
+                "vigil_clip_store_uploaded_bytes_total",
+                "counter",
+                "Bytes of clips uploaded to the clip store.",
+                st.uploaded_bytes,
+            ),
+            (
+                "vigil_clip_store_sent_bytes_total",
+                "counter",
+                "Bytes sent to the clip store (parts sent again included).",
+                remote.bytes_sent(),
+            ),
+            (
+                "vigil_clip_store_resumed_uploads_total",
+                "counter",
+                "Uploads that went on from a journaled part.",
+                st.resumed_uploads,
+            ),
+        ] {
+            o.help(name, kind, help);
+            o.sample(name, "", v);
+        }
+    }
     o.help(
         "vigil_notices_published_total",
         "counter",

@@ -16,7 +16,7 @@ use vigil_core::time::Time;
 
 use super::range::{self, RangeReply};
 use super::{ApiError, ApiResult};
-use crate::catalog::{ClipFilter, ClipRow, EventFilter};
+use crate::catalog::{ClipFilter, ClipRow, EventFilter, StoreStatus};
 use crate::clips::ClipStatus;
 use crate::http::Http;
 
@@ -146,6 +146,8 @@ fn clip_json(r: &ClipRow) -> Value {
         "protected": r.protected,
         "close_reason": r.close_reason,
         "kinds": r.kinds.names(),
+        "store_status": r.store_status,
+        "local": r.local,
     })
 }
 
@@ -278,7 +280,12 @@ pub async fn delete(State(app): State<Http>, Path(id): Path<String>) -> ApiResul
             )))
         }
     }
+    // A clip the store has: its object is queued for deletion with the row; the store's
+    // thread does it now.
     app.catalog().delete_clip(row.id)?;
+    if let Some(r) = app.remote() {
+        r.kick();
+    }
     tracing::info!(id = row.id, key = %row.key, "recording deleted through the API");
     Ok(Json(json!({ "deleted": row.id })))
 }
@@ -342,27 +349,22 @@ pub async fn file(
 ) -> ApiResult<Response> {
     let row = find(&app, &id)?;
     let path = clip_path(app.clips_root(), &row.key)?;
-    let mut f = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| ApiError::not_found(format!("recording {} has no file: {e}", row.id)))?;
-    let len = f.metadata().await.map_err(ApiError::internal)?.len();
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let name = FsPath::new(&row.key).file_name().map_or_else(
-        || "clip.mp4".to_owned(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let mut resp = match range::parse(range, len) {
-        RangeReply::Unsatisfiable => {
-            let mut r = ApiError(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                format!("range not satisfiable for {len} bytes"),
-            )
-            .into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                r.headers_mut().insert(header::CONTENT_RANGE, v);
+    let mut f = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) => {
+            return match (app.remote(), row.store_status) {
+                (Some(remote), StoreStatus::Stored) => from_store(remote, &row, range).await,
+                _ => Err(ApiError::not_found(format!(
+                    "recording {} has no file: {e}",
+                    row.id
+                ))),
             }
-            return Ok(r);
         }
+    };
+    let len = f.metadata().await.map_err(ApiError::internal)?.len();
+    let mut resp = match range::parse(range, len) {
+        RangeReply::Unsatisfiable => return Ok(unsatisfiable(len)),
         RangeReply::Full => {
             let body = Body::from_stream(tokio_util::io::ReaderStream::new(f));
             let mut r = Response::new(body);
@@ -384,13 +386,80 @@ pub async fn file(
             r
         }
     };
+    mp4_headers(&mut resp, &row.key);
+    Ok(resp)
+}
+
+/// A clip only the clip store has: a redirect to a presigned URL (`serve = "redirect"`), or its
+/// bytes streamed from the store, with Range as for a local file.
+async fn from_store(
+    remote: &crate::remote::RemoteStore,
+    row: &ClipRow,
+    range: Option<&str>,
+) -> ApiResult<Response> {
+    let store_err = |e: object_store::Error| {
+        ApiError(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "recording {} is in the clip store, which failed: {e}",
+                row.id
+            ),
+        )
+    };
+    if remote.serve_redirect() {
+        let url = remote.presigned(&row.key).await.map_err(store_err)?;
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+        let v = HeaderValue::from_str(&url).map_err(ApiError::internal)?;
+        r.headers_mut().insert(header::LOCATION, v);
+        return Ok(r);
+    }
+    let len = row.bytes;
+    let (status, want) = match range::parse(range, len) {
+        RangeReply::Unsatisfiable => return Ok(unsatisfiable(len)),
+        RangeReply::Full => (StatusCode::OK, None),
+        RangeReply::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, Some(start..end + 1)),
+    };
+    let got = remote
+        .get(&row.key, want.clone())
+        .await
+        .map_err(store_err)?;
+    let n = want.as_ref().map_or(len, |w| w.end - w.start);
+    let mut resp = Response::new(Body::from_stream(got.into_stream()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_LENGTH, n.into());
+    if let Some(w) = want {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{len}", w.start, w.end - 1)) {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    mp4_headers(&mut resp, &row.key);
+    Ok(resp)
+}
+
+fn unsatisfiable(len: u64) -> Response {
+    let mut r = ApiError(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        format!("range not satisfiable for {len} bytes"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+        r.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    r
+}
+
+fn mp4_headers(resp: &mut Response, key: &str) {
+    let name = FsPath::new(key).file_name().map_or_else(
+        || "clip.mp4".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{name}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(resp)
 }
 
 #[cfg(test)]

@@ -40,6 +40,24 @@ pub async fn storage(State(app): State<Http>) -> ApiResult<Json<Value>> {
             "min_free": min_free,
             "state": app.retention().state(),
         },
+        "clip_store": clip_store(&app)?,
         "alerts": app.alerts(),
     })))
+}
+
+/// `[clip_store]` and how it is doing; null without one.
+fn clip_store(app: &Http) -> ApiResult<Value> {
+    let (Some(remote), Some(c)) = (app.remote(), &app.config().clip_store) else {
+        return Ok(Value::Null);
+    };
+    Ok(json!({
+        "s3_endpoint": c.s3_endpoint,
+        "bucket": c.bucket,
+        "prefix": c.prefix,
+        "keep_local_days": c.keep_local_days,
+        "max_upload_mbps": c.max_upload_mbps,
+        "serve": c.serve,
+        "state": remote.state(),
+        "pending": app.catalog().store_backlog()?,
+    }))
 }

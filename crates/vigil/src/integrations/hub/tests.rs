@@ -216,6 +216,8 @@ fn clips_are_announced_with_their_link() {
         close_reason: Some("motion_ended".into()),
         protected: false,
         kinds: KindSet::parse(["person"]).unwrap(),
+        store_status: crate::catalog::StoreStatus::Local,
+        local: true,
     };
     let mut out = Vec::new();
     h.clip(true, &row, &mut out);
