@@ -330,6 +330,49 @@ impl CatalogConfig {
     }
 }
 
+/// `[cluster]`: this vigil is one node of several sharing the PostgreSQL catalog and its
+/// cameras (docs/cluster.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Unique per node.
+    pub node: String,
+    /// A node that doesn't renew its leases for this long loses its cameras to the others.
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u32,
+}
+
+fn default_lease_secs() -> u32 {
+    15
+}
+
+impl ClusterConfig {
+    fn validate(&self, catalog: &CatalogConfig) -> Result<(), ConfigError> {
+        let ok = !self.node.is_empty()
+            && self.node.len() <= 64
+            && self
+                .node
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !ok {
+            return Err(invalid(
+                "cluster.node",
+                "must be 1-64 letters, digits, '-', '_' or '.'",
+            ));
+        }
+        if !(3..=600).contains(&self.lease_secs) {
+            return Err(invalid("cluster.lease_secs", "must be between 3 and 600"));
+        }
+        if catalog.url.is_none() {
+            return Err(invalid(
+                "cluster.node",
+                "nodes share cameras through a PostgreSQL catalog: set [catalog] url",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[clip_store]`: closed clips copied to an S3-compatible object store (docs/cluster.md).
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -677,6 +720,8 @@ struct RawConfig {
     #[serde(default)]
     clip_store: Option<ClipStoreConfig>,
     #[serde(default)]
+    cluster: Option<ClusterConfig>,
+    #[serde(default)]
     defaults: RecordingKeys,
     #[serde(default, rename = "camera")]
     cameras: Vec<CameraEntry>,
@@ -719,6 +764,8 @@ pub struct Config {
     pub catalog: CatalogConfig,
     /// `[clip_store]`: an S3-compatible store closed clips are copied to.
     pub clip_store: Option<ClipStoreConfig>,
+    /// `[cluster]`: one node of several.
+    pub cluster: Option<ClusterConfig>,
     pub clips_root: PathBuf,
     pub pool_limit: u64,
     pub cameras: Vec<CameraConfig>,
@@ -801,6 +848,9 @@ impl Config {
         if let Some(c) = &raw.clip_store {
             c.validate()?;
         }
+        if let Some(c) = &raw.cluster {
+            c.validate(&raw.catalog)?;
+        }
         if let Some(m) = &raw.mqtt {
             m.validate()
                 .map_err(|(k, m)| invalid(format!("mqtt.{k}"), m))?;
@@ -832,6 +882,7 @@ impl Config {
             storage: raw.storage,
             catalog: raw.catalog,
             clip_store: raw.clip_store,
+            cluster: raw.cluster,
             clips_root,
             pool_limit: raw.buffer_pool.limit.0,
             cameras,

@@ -267,7 +267,11 @@ impl Retention {
         }
         let clips = self
             .catalog
-            .clips(&ClipFilter::default())
+            // A node of a cluster deletes its own clips only: the others' files are theirs.
+            .clips(&ClipFilter {
+                own: true,
+                ..Default::default()
+            })
             .map_err(|e| e.to_string())?;
         let by_id: HashMap<i64, &ClipRow> = clips.iter().map(|c| (c.id, c)).collect();
         for (id, reason) in plan(&clips, self.disk(), now, &policy) {

@@ -50,6 +50,8 @@ pub struct ClipRow {
     pub store_status: super::StoreStatus,
     /// Whether the local file is still kept (false: only the store has it).
     pub local: bool,
+    /// The node that wrote it ('' on a single vigil).
+    pub node: String,
 }
 
 fn ser_kinds<S: serde::Serializer>(k: &KindSet, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -91,6 +93,8 @@ pub struct ClipFilter {
     pub limit: Option<u32>,
     /// Clips during which an event of this kind happened.
     pub kind: Option<EventKind>,
+    /// Only the clips this node wrote (retention: a node deletes its own).
+    pub own: bool,
 }
 
 /// A clip row's columns (`row_to_clip` reads them), from `clip JOIN camera`.
@@ -101,7 +105,7 @@ fn columns(d: Dialect) -> String {
          clip.height, clip.pre_roll_secs, clip.trigger, clip.close_reason, clip.protected, \
          (SELECT {} FROM event_clip ec \
           JOIN motion_event e ON e.id = ec.event_id WHERE ec.clip_id = clip.id), \
-         clip.store_status, clip.local_deleted",
+         clip.store_status, clip.local_deleted, clip.node",
         d.group_concat("e.kind", true)
     )
 }
@@ -163,6 +167,7 @@ fn row_to_clip(r: &Row) -> Result<ClipRow> {
         protected: r.get(16)?,
         store_status: super::StoreStatus::parse(&r.get::<String>(18)?),
         local: !r.get::<bool>(19)?,
+        node: r.get(20)?,
     })
 }
 
@@ -173,8 +178,8 @@ impl Catalog {
             let cam = camera_id(c, n.camera)?;
             c.query_one(
                 "INSERT INTO clip (camera_id, event_id, key, status, video_codec, width, height, \
-                 trigger, opened_at) VALUES (?1, ?2, ?3, 'recording', ?4, ?5, ?6, ?7, ?8) \
-                 RETURNING id",
+                 trigger, opened_at, node) \
+                 VALUES (?1, ?2, ?3, 'recording', ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
                 args![
                     cam,
                     n.event_id,
@@ -183,7 +188,8 @@ impl Catalog {
                     n.width,
                     n.height,
                     n.trigger,
-                    now_micros()
+                    now_micros(),
+                    self.node()
                 ],
             )?
             .get(0)
@@ -257,7 +263,8 @@ impl Catalog {
                  AND (CAST(?3 AS BIGINT) IS NULL OR COALESCE(clip.start_at, clip.opened_at) < ?3) \
                  AND (CAST(?4 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM event_clip ec \
                       JOIN motion_event e ON e.id = ec.event_id \
-                      WHERE ec.clip_id = clip.id AND e.kind = ?4))",
+                      WHERE ec.clip_id = clip.id AND e.kind = ?4)) \
+                 AND (CAST(?5 AS TEXT) IS NULL OR clip.node = ?5)",
                 &format!(
                     "ORDER BY COALESCE(clip.start_at, clip.opened_at) DESC, clip.id DESC {limit}"
                 ),
@@ -265,19 +272,21 @@ impl Catalog {
                     f.camera,
                     f.from.map(|t| t.0),
                     f.to.map(|t| t.0),
-                    f.kind.map(EventKind::as_str)
+                    f.kind.map(EventKind::as_str),
+                    f.own.then(|| self.node())
                 ],
             )
         })
     }
 
+    /// This node's clips with this status.
     pub fn clips_with_status(&self, status: ClipStatus) -> Result<Vec<ClipRow>> {
         self.with(|c| {
             select_clips(
                 c,
-                "clip.status = ?1",
+                "clip.status = ?1 AND clip.node = ?2",
                 "ORDER BY clip.id",
-                args![status_str(status)],
+                args![status_str(status), self.node()],
             )
         })
     }
@@ -286,10 +295,13 @@ impl Catalog {
     /// files; a clip only the store keeps has none).
     pub fn clip_keys(&self) -> Result<Vec<(i64, String)>> {
         self.with(|c| {
-            c.query("SELECT id, key FROM clip WHERE local_deleted = 0", args![])?
-                .iter()
-                .map(|r| Ok((r.get(0)?, r.get(1)?)))
-                .collect()
+            c.query(
+                "SELECT id, key FROM clip WHERE local_deleted = 0 AND node = ?1",
+                args![self.node()],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect()
         })
     }
 

@@ -37,7 +37,7 @@ const TABLES: &[(&str, &str, &str)] = &[
         "clip",
         "id, camera_id, event_id, key, status, start_at, end_at, duration_secs, bytes, frames, \
          video_codec, width, height, pre_roll_secs, trigger, close_reason, protected, opened_at, \
-         store_status, stored_at, local_deleted, sha256",
+         store_status, stored_at, local_deleted, sha256, node",
         "id",
     ),
     (
@@ -46,6 +46,8 @@ const TABLES: &[(&str, &str, &str)] = &[
         "clip_id",
     ),
     ("store_delete", "key, upload_id, queued_at", "key"),
+    ("cluster_node", "name, url, seen_at", "name"),
+    ("camera_lease", "camera, node, expires_at, epoch", "camera"),
     ("event_clip", "event_id, clip_id", "event_id, clip_id"),
     ("\"user\"", "id, name, role, hash, created_at", "id"),
     (

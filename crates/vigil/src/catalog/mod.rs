@@ -19,6 +19,7 @@ mod clips;
 mod copy;
 pub(crate) mod db;
 mod events;
+mod lease;
 mod pg;
 mod reconcile;
 mod settings;
@@ -31,6 +32,7 @@ pub use clips::{CameraUsage, ClipFacts, ClipFilter, ClipRow, NewClip};
 pub use copy::CopyReport;
 pub use db::Dialect;
 pub use events::{EventFilter, EventRow};
+pub use lease::{LeaseRow, NodeRow};
 pub use reconcile::ReconcileReport;
 pub use sink::CatalogWriter;
 pub use store::{StoreBacklog, StoreStatus, UploadJournal};
@@ -72,6 +74,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         include_str!("../../migrations/0006_clip_store.sql"),
         include_str!("../../migrations/postgres/0006_clip_store.sql"),
+    ),
+    (
+        include_str!("../../migrations/0007_cluster.sql"),
+        include_str!("../../migrations/postgres/0007_cluster.sql"),
     ),
 ];
 
@@ -123,6 +129,9 @@ pub struct Catalog {
     engine: Engine,
     /// Where it is: the SQLite file, or the PostgreSQL URL without its password.
     location: String,
+    /// This node's name in a cluster (`[cluster] node`), '' on a single vigil: the clips it
+    /// writes carry it, and it reconciles, uploads and expires only its own.
+    node: String,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -154,6 +163,7 @@ impl Catalog {
         let cat = Catalog {
             engine: Engine::Sqlite(Mutex::new(conn)),
             location: path.display().to_string(),
+            node: String::new(),
         };
         cat.migrate()?;
         Ok(cat)
@@ -165,6 +175,7 @@ impl Catalog {
         let cat = Catalog {
             engine: Engine::Postgres(pg::Pg::connect(url)?),
             location: pg::redact(url),
+            node: String::new(),
         };
         cat.migrate()?;
         Ok(cat)
@@ -172,10 +183,25 @@ impl Catalog {
 
     /// The catalog the configuration names: `[catalog] url`, else SQLite in the data directory.
     pub fn for_config(config: &crate::config::Config) -> Result<Catalog> {
-        match &config.catalog.url {
+        let cat = match &config.catalog.url {
             Some(url) => Catalog::connect(url),
             None => Catalog::open(&config.server.data_dir.join("catalog.db")),
-        }
+        }?;
+        Ok(match &config.cluster {
+            Some(c) => cat.with_node(&c.node),
+            None => cat,
+        })
+    }
+
+    /// This catalog as seen by node `node` of a cluster.
+    pub fn with_node(mut self, node: &str) -> Catalog {
+        self.node = node.to_owned();
+        self
+    }
+
+    /// This node's name ('' on a single vigil).
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// Where the catalog is (a file, or a URL without its password).

@@ -61,9 +61,10 @@ impl Catalog {
             c.query(
                 &format!(
                     "SELECT id, key, bytes FROM clip WHERE status != 'recording' \
-                     AND store_status != 'stored' AND local_deleted = 0 ORDER BY id LIMIT {limit}"
+                     AND store_status != 'stored' AND local_deleted = 0 AND node = ?1 \
+                     ORDER BY id LIMIT {limit}"
                 ),
-                args![],
+                args![self.node()],
             )?
             .iter()
             .map(|r| Ok((r.get(0)?, r.get(1)?, r.count(2)?)))
@@ -76,8 +77,9 @@ impl Catalog {
         self.with(|c| {
             let r = c.query_one(
                 "SELECT COUNT(*), CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM clip \
-                 WHERE status != 'recording' AND store_status != 'stored' AND local_deleted = 0",
-                args![],
+                 WHERE status != 'recording' AND store_status != 'stored' AND local_deleted = 0 \
+                 AND node = ?1",
+                args![self.node()],
             )?;
             let d = c.query_one("SELECT COUNT(*) FROM store_delete", args![])?;
             Ok(StoreBacklog {
@@ -170,8 +172,8 @@ impl Catalog {
         self.with(|c| {
             c.query(
                 "SELECT id, key FROM clip WHERE store_status = 'stored' AND local_deleted = 0 \
-                 AND stored_at <= ?1 ORDER BY id",
-                args![before],
+                 AND stored_at <= ?1 AND node = ?2 ORDER BY id",
+                args![before, self.node()],
             )?
             .iter()
             .map(|r| Ok((r.get(0)?, r.get(1)?)))

@@ -105,6 +105,7 @@ pub fn demo_config(opts: &DemoOptions) -> anyhow::Result<Config> {
         storage: Default::default(),
         catalog: Default::default(),
         clip_store: None,
+        cluster: None,
         clips_root: opts.data_dir.join("clips"),
         pool_limit: DEFAULT_POOL_BYTES,
         cameras,

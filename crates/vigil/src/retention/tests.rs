@@ -25,6 +25,7 @@ fn clip(id: i64, camera: &str, start_day: i64, bytes: u64) -> ClipRow {
         kinds: vigil_core::kind::KindSet::EMPTY,
         store_status: crate::catalog::StoreStatus::Local,
         local: true,
+        node: String::new(),
     }
 }
 

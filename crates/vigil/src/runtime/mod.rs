@@ -21,6 +21,7 @@
 //! (docs/data-flow.md).
 
 pub mod cameras;
+pub mod cluster;
 pub mod live;
 pub mod paced;
 
@@ -85,6 +86,8 @@ pub struct Runtime {
     integrations: Option<Integrations>,
     /// The clip store's uploader thread.
     remote_thread: Option<JoinHandle<()>>,
+    /// The lease keeper of a cluster node (it starts and stops this node's cameras).
+    cluster: Option<cluster::Cluster>,
 }
 
 impl Runtime {
@@ -241,7 +244,14 @@ impl Runtime {
             thumbs,
             integrations,
             remote_thread,
+            cluster: None,
         };
+        let mut runtime = runtime;
+        if runtime.handle.config().cluster.is_some() {
+            // A node records the cameras it holds the lease of (runtime/cluster.rs).
+            runtime.cluster = Some(cluster::Cluster::start(runtime.handle.clone())?);
+            return Ok(runtime);
+        }
         for cam in cameras {
             if let Err(e) = runtime.handle.cameras().start(cam) {
                 // Take back what did start before saying why.
@@ -279,6 +289,11 @@ impl Runtime {
             let _ = t.join();
         }
         let shared = &self.handle.shared;
+        // A node stops its cameras and gives their leases back first: the others take them
+        // over while this one finishes stopping.
+        if let Some(c) = self.cluster {
+            c.stop();
+        }
         shared.cameras.stop_all();
         // The pictures of the last clips are made before the catalog says they are done.
         self.thumbs.stop();
@@ -311,6 +326,37 @@ impl RuntimeHandle {
     pub fn retention(&self) -> &Arc<Retention> {
         &self.shared.retention
     }
+    /// Who records which camera, and where the nodes are (empty without `[cluster]`).
+    pub fn cluster_view(&self) -> cluster::ClusterView {
+        let Some(c) = &self.shared.config.cluster else {
+            return cluster::ClusterView::default();
+        };
+        let cat = &self.shared.catalog;
+        let lease_us = i64::from(c.lease_secs) * 1_000_000;
+        let view = (|| -> crate::catalog::Result<cluster::ClusterView> {
+            let now = cat.db_now()?;
+            Ok(cluster::ClusterView {
+                // Lapsed leases say nothing about who records now.
+                leases: cat
+                    .leases()?
+                    .into_iter()
+                    .filter(|l| l.expires_at >= now)
+                    .collect(),
+                nodes: cat.nodes(now - lease_us)?,
+            })
+        })();
+        view.unwrap_or_else(|e| {
+            warn!("cluster: cannot read the leases: {e}");
+            cluster::ClusterView::default()
+        })
+    }
+
+    /// Every camera of the configuration and the catalog (a node of a cluster lists those
+    /// other nodes record too).
+    pub fn all_camera_configs(&self) -> Vec<crate::config::CameraConfig> {
+        with_stored_cameras(&self.shared.config, &self.shared.catalog)
+    }
+
     /// The clip store, when `[clip_store]` is set.
     pub fn remote(&self) -> Option<&Arc<crate::remote::RemoteStore>> {
         self.shared.remote.as_ref()

@@ -24,7 +24,15 @@ const SHOWN_ONLY: [&str; 3] = ["password_set", "origin", "camera"];
 /// motion-recording settings and detection keys in effect (changed through their own
 /// endpoints too), and `origin` (`config`: the config file's; `api`: added through the API).
 pub fn camera_keys(cam: &Camera) -> Value {
-    let cfg = cam.config();
+    keys_json(cam.config(), &cam.settings(), &cam.detect_keys())
+}
+
+/// A camera's keys as `GET /api/cameras/{camera}` shows them, with these settings in effect.
+fn keys_json(
+    cfg: &CameraConfig,
+    settings: &vigil_core::settings::RecordingSettings,
+    detect: &crate::detect::DetectKeys,
+) -> Value {
     let mut v = serde_json::to_value(&cfg.keys).unwrap_or_else(|_| json!({}));
     let o = v.as_object_mut().expect("an object");
     let password_set = cfg.password.as_deref().is_some_and(|p| !p.is_empty());
@@ -42,18 +50,15 @@ pub fn camera_keys(cam: &Camera) -> Value {
         if cfg.from_api { "api" } else { "config" }.into(),
     );
     // The settings in effect, whichever way they were set.
-    if let Value::Object(rec) = super::cameras::config_json(&cfg.name, &cam.settings()) {
+    if let Value::Object(rec) = super::cameras::config_json(&cfg.name, settings) {
         for (k, val) in rec {
             if k != "camera" {
                 o.insert(k, val);
             }
         }
     }
-    o.insert(
-        "hybrid_memory".into(),
-        cam.settings().hybrid_memory_bytes.into(),
-    );
-    if let Value::Object(d) = cam.detect_keys().json(&cfg.name) {
+    o.insert("hybrid_memory".into(), settings.hybrid_memory_bytes.into());
+    if let Value::Object(d) = detect.json(&cfg.name) {
         for (k, val) in d {
             if k != "camera" {
                 o.insert(k, val);
@@ -136,6 +141,13 @@ pub async fn add_camera(
         from_api: true,
     };
     app.catalog().store_camera(None, &stored)?;
+    if app.config().cluster.is_some() {
+        // A node of a cluster records only cameras it holds the lease of: the lease keepers
+        // see the new camera in the shared catalog and one of them takes it (a tick or two).
+        tracing::info!(camera = %name, "camera added through the API; a node will take it");
+        let keys = keys_json(&cfg, &cfg.settings, &cfg.detect_keys);
+        return Ok((StatusCode::CREATED, Json(keys)));
+    }
     let max_age = cfg.max_age_days;
     let rt = app.rt.clone();
     if let Err(e) = blocking(move || rt.cameras().start(cfg)).await {

@@ -19,6 +19,8 @@ use crate::util::redact_url;
 #[derive(Serialize)]
 pub struct CameraJson {
     name: String,
+    /// The node recording it (`[cluster] node`); null on a single vigil.
+    node: Option<String>,
     state: &'static str,
     enabled: bool,
     stream: StreamJson,
@@ -58,14 +60,16 @@ fn current_clip_id(app: &Http, name: &str) -> Option<i64> {
 }
 
 pub async fn list(State(app): State<Http>) -> Json<Value> {
-    let cameras: Vec<CameraJson> = app
+    let node = app.config().cluster.as_ref().map(|c| c.node.clone());
+    let mut cameras: Vec<Value> = app
         .cameras()
         .list()
         .iter()
         .map(|c| {
             let s = c.status();
-            CameraJson {
+            let j = CameraJson {
                 name: c.name().to_owned(),
+                node: node.clone(),
                 state: s.state,
                 enabled: c.settings().enabled,
                 stream: StreamJson {
@@ -83,10 +87,37 @@ pub async fn list(State(app): State<Http>) -> Json<Value> {
                 live: c.live().stats(),
                 active_kinds: s.active_kinds.names(),
                 detect: c.detect_stats(),
-            }
+            };
+            serde_json::to_value(j).unwrap_or(Value::Null)
         })
         .collect();
+    if node.is_some() {
+        cameras.extend(elsewhere(&app));
+    }
     Json(json!({ "cameras": cameras }))
+}
+
+/// A node's list also has the cameras it doesn't record: `state` `elsewhere` with the `node`
+/// that does (its API has the details), or `unassigned` while no live node holds it (a node
+/// died and its lease has not lapsed yet, or every node is full).
+fn elsewhere(app: &Http) -> Vec<Value> {
+    let view = app.rt.cluster_view();
+    let here = app.cameras().names();
+    app.rt
+        .all_camera_configs()
+        .into_iter()
+        .filter(|c| !here.contains(&c.name))
+        .map(|c| {
+            let holder = view.leases.iter().find(|l| l.camera == c.name);
+            json!({
+                "name": c.name,
+                "node": holder.map(|l| l.node.clone()),
+                "state": if holder.is_some() { "elsewhere" } else { "unassigned" },
+                "enabled": c.settings.enabled,
+                "stream": { "url": c.url.as_deref().map(redact_url) },
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn config_json(name: &str, s: &RecordingSettings) -> Value {

@@ -9,6 +9,7 @@
 pub mod auth;
 mod camera_admin;
 mod cameras;
+mod forward;
 mod live_ws;
 mod metrics;
 mod range;
@@ -140,6 +141,11 @@ pub fn router(app: Http) -> Router<Http> {
             "/api/{*rest}",
             axum::routing::any(|| async { ApiError::not_found("no such endpoint") }),
         )
+        // Checked here first, then passed to the node recording the camera (a cluster).
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            forward::forward,
+        ))
         .layer(axum::middleware::from_fn_with_state(app, auth::authorize));
     Router::new()
         .merge(api)

@@ -148,6 +148,7 @@ fn clip_json(r: &ClipRow) -> Value {
         "kinds": r.kinds.names(),
         "store_status": r.store_status,
         "local": r.local,
+        "node": (!r.node.is_empty()).then_some(&r.node),
     })
 }
 
@@ -200,6 +201,7 @@ pub async fn list(
         to: f.to,
         limit: Some(f.limit.unwrap_or(100)),
         kind: f.kind,
+        own: false,
     })?;
     Ok(Json(
         json!({ "recordings": rows.iter().map(clip_json).collect::<Vec<_>>() }),

@@ -218,6 +218,7 @@ fn clips_are_announced_with_their_link() {
         kinds: KindSet::parse(["person"]).unwrap(),
         store_status: crate::catalog::StoreStatus::Local,
         local: true,
+        node: String::new(),
     };
     let mut out = Vec::new();
     h.clip(true, &row, &mut out);
