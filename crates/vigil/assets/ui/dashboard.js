@@ -102,6 +102,14 @@ export function mount(main) {
         grid.append(c.root);
         loadWindow(cam.name).then(draw, () => {});
       }
+      if (cam.state === 'elsewhere' || cam.state === 'unassigned') {
+        // A camera another node of the cluster records (docs/cluster.md): where, not how.
+        setBadge(c.badge, cam.state === 'elsewhere' ? 'ELSEWHERE' : 'UNASSIGNED');
+        setText(c.stream, cam.node ? `recorded by node ${cam.node}` : 'no node records it now');
+        c.stream.className = cam.node ? 'muted' : 'warn';
+        setText(c.clips, '–');
+        continue;
+      }
       syncLive(c.live, cam);
       setBadge(c.badge, cam.enabled ? cam.state : 'DISABLED');
       setKinds(c.now, cam.active_kinds);
@@ -114,7 +122,7 @@ export function mount(main) {
       setText(c.onvif, onvif);
       c.onvif.className = oc;
       c.onvif.title = cam.onvif?.last_error || '';
-      setText(c.clips, `${cam.clips_recorded}${cam.current_clip_id ? ` · writing #${cam.current_clip_id}` : ''}`);
+      setText(c.clips, `${cam.clips_recorded}${cam.current_clip_id ? ` · writing #${cam.current_clip_id}` : ''}${cam.node ? ` · node ${cam.node}` : ''}`);
     }
   }
 
