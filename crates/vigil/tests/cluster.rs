@@ -16,14 +16,6 @@ use serde_json::Value;
 const LEASE_SECS: u64 = 3;
 const CAMERAS: [&str; 4] = ["c1", "c2", "c3", "c4"];
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn node_config(dir: &Path, node: &str, port: u16, db: &str) -> PathBuf {
     let data = dir.join(node);
     std::fs::create_dir_all(&data).unwrap();
@@ -126,7 +118,7 @@ fn two_nodes_share_four_cameras_and_take_over_from_each_other() {
     let url = server.new_db();
     let db = url.rsplit('/').next().unwrap().to_owned();
     let dir = tempfile::tempdir().unwrap();
-    let (pa, pb) = (free_port(), free_port());
+    let (pa, pb) = (pg::free_port(), pg::free_port());
     let cfg_a = node_config(dir.path(), "node-a", pa, &url);
     let cfg_b = node_config(dir.path(), "node-b", pb, &url);
 

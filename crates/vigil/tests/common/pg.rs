@@ -49,7 +49,8 @@ fn run_as_server_user(bin: &Path, args: &[&str]) -> Command {
     }
 }
 
-fn free_port() -> u16 {
+/// A port of 127.0.0.1 free a moment ago.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
