@@ -547,6 +547,57 @@ fn live_view_of_eight_cameras_leaves_the_page_its_api_calls() {
     run.stop();
 }
 
+#[path = "common/s3.rs"]
+mod s3;
+
+#[test]
+fn a_clip_only_the_store_has_plays_and_a_store_that_is_down_is_shown() {
+    let mut server = s3::S3Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_run_config(dir.path(), "", "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let store = server.config("keep_local_days = 0");
+    std::fs::write(&config, format!("{store}\n{text}")).unwrap();
+    let run = RunProcess::start(&config);
+    common::post_motion(
+        &run.addr,
+        "front",
+        r#"{"action":"pulse","duration_ms":500}"#,
+    );
+    common::poll_until("a clip only the store has", Duration::from_secs(60), || {
+        let (_, r) = get_json(&run.addr, "/api/recordings", None);
+        r["recordings"]
+            .as_array()?
+            .iter()
+            .any(|c| c["store_status"] == "stored" && c["local"] == false)
+            .then_some(())
+    });
+    let base = format!("http://{}", run.addr);
+    let v = scenario("clip_store", &base, "", Duration::from_secs(60));
+    assert_eq!(v["badge"], "in store only", "{v}");
+    assert!(v["played"].as_f64().unwrap() > 0.5, "{v}");
+    // The store goes away: the storage page says so.
+    server.kill();
+    common::post_motion(
+        &run.addr,
+        "front",
+        r#"{"action":"pulse","duration_ms":500}"#,
+    );
+    common::poll_until("the store's alert", Duration::from_secs(60), || {
+        let (_, s) = get_json(&run.addr, "/api/storage", None);
+        s["alerts"]
+            .as_array()?
+            .iter()
+            .any(|a| a["kind"] == "clip_store")
+            .then_some(())
+    });
+    let v = scenario("clip_store_down", &base, "", Duration::from_secs(60));
+    assert!(v["card"].as_str().unwrap().contains("not answering"), "{v}");
+    assert!(v["alert"].as_str().unwrap().contains("clip_store"), "{v}");
+    assert_screenshots(&["clip_store_list", "clip_store"]);
+    run.stop();
+}
+
 #[test]
 fn integrations_page_shows_a_broker_that_is_away_and_a_failing_webhook() {
     let dir = tempfile::tempdir().unwrap();

@@ -79,7 +79,7 @@ export function mount(main) {
         ['Store', h('code', { text: `${cs.s3_endpoint} · ${cs.bucket}${cs.prefix ? `/${cs.prefix}` : ''}` })],
         ['State', s.up ? 'answering' : `not answering since ${fmtTime(s.down_since)}`],
         ['Waiting', `${cs.pending.clips} clip${cs.pending.clips === 1 ? '' : 's'} · ${fmtBytes(cs.pending.bytes)}${cs.pending.deletions ? ` · ${cs.pending.deletions} deletions` : ''}`],
-        ['Uploaded', `${s.uploaded_clips} clips · ${fmtBytes(s.uploaded_bytes)} since start`],
+        ['Uploaded', `${s.uploaded_clips} clip${s.uploaded_clips === 1 ? '' : 's'} · ${fmtBytes(s.uploaded_bytes)} since start`],
         ['Local copies', cs.keep_local_days ? `kept ${cs.keep_local_days} day${cs.keep_local_days === 1 ? '' : 's'} after upload` : 'deleted once uploaded'],
       ]), s.last_error ? h('p', { class: 'alert', text: s.last_error }) : null);
     }

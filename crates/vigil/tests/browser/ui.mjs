@@ -589,6 +589,46 @@ async function integrations(browser) {
   return out;
 }
 
+/**
+ * The clip store (docs/cluster.md): a clip only the store has is marked and plays (streamed
+ * from the store through vigil); the store stopped: the storage page's card and the alert.
+ */
+async function clipStore(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  watch(page, 'clip_store');
+  await page.goto(`${base}/#/recordings`);
+  out.badge = await until(page, 'a clip marked as in the store only', () =>
+    document.querySelector('tr[data-id] .badge.store-stored')?.textContent);
+  await page.click('tr[data-id] button.play');
+  out.played = await until(page, 'the clip plays from the store', () => {
+    const v = document.querySelector('#player-video');
+    return v && v.readyState >= 2 && v.duration > 0 && v.duration;
+  });
+  await shot(page, 'clip_store_list', false);
+  await ctx.close();
+  return out;
+}
+
+/** The clip store is down: the storage page's card says so, with the alert. */
+async function clipStoreDown(browser) {
+  const out = {};
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  watch(page, 'clip_store_down');
+  await page.goto(`${base}/#/storage`);
+  out.card = await until(page, 'the clip store card says the store is down', () => {
+    const c = [...document.querySelectorAll('section.card')].find((x) => x.querySelector('h2')?.textContent === 'Clip store');
+    return c && !c.hidden && c.textContent.includes('not answering') && c.textContent;
+  });
+  out.alert = await until(page, 'the clip store alert', () =>
+    [...document.querySelectorAll('li.alert')].map((l) => l.textContent).find((t) => t.includes('clip_store')));
+  await shot(page, 'clip_store');
+  await ctx.close();
+  return out;
+}
+
 /** Pictures: clip thumbnails in the list and the timeline, the detector's card with a snapshot. */
 async function pictures(browser) {
   const out = {};
@@ -793,7 +833,7 @@ async function cameras(browser) {
   return out;
 }
 
-const SCENARIOS = { cameras, users, dashboard, integrations, pictures, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
+const SCENARIOS = { cameras, users, clip_store: clipStore, clip_store_down: clipStoreDown, dashboard, integrations, pictures, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
 
 async function main() {
   if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`);
