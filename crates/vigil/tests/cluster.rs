@@ -192,6 +192,18 @@ fn two_nodes_share_four_cameras_and_take_over_from_each_other() {
             })
             .then_some(())
     });
+    // The pre-roll a trigger right at the takeover got: the new node's pre-buffer had only
+    // just started filling.
+    let pre: Vec<f64> = get(&b.addr, "/api/recordings?limit=100")["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["node"] == "node-b" && c["status"] == "complete")
+        .map(|c| c["pre_roll_secs"].as_f64().unwrap())
+        .collect();
+    eprintln!(
+        "FIGURE pre-roll of triggers right after the takeover (pre_buffer_secs = 1): {pre:?}"
+    );
 
     // A comes back (its torn clips recovered), gets its share; then B stops cleanly: A has
     // every camera well within a lease.
