@@ -152,6 +152,30 @@ fn two_nodes_share_four_cameras_and_take_over_from_each_other() {
             "{cam}'s clip is written by {node}, its recorder"
         );
     }
+    // A clip only A's disk has, asked of B: B passes the request to A (Range too).
+    let of_a = clips(&server, &db)
+        .into_iter()
+        .find(|c| c.2 == "node-a" && c.6 == "complete")
+        .unwrap();
+    let on_disk = std::fs::read(dir.path().join("node-a/clips").join(&of_a.5)).unwrap();
+    let (st, _, body) = common::http(
+        &b.addr,
+        "GET",
+        &format!("/api/recordings/{}/file", of_a.0),
+        &[],
+        b"",
+    );
+    assert_eq!(st, 200);
+    assert!(body == on_disk, "node-a's clip through node-b");
+    let (st, _, part) = common::http(
+        &b.addr,
+        "GET",
+        &format!("/api/recordings/{}/file", of_a.0),
+        &[("Range", "bytes=10-19")],
+        b"",
+    );
+    assert_eq!((st, part.as_slice()), (206, &on_disk[10..20]));
+
     // A setting sent to the other node reaches the recording one.
     let (cam_a, _) = split.iter().find(|(_, n)| n == "node-a").unwrap().clone();
     let (st, _, body) = common::http(

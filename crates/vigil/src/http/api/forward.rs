@@ -1,5 +1,6 @@
 //! In a cluster (docs/cluster.md), a request about a camera another node records is passed to
-//! that node: a trigger, a setting, a restart, the camera's keys, its live view and snapshot. The
+//! that node: a trigger, a setting, a restart, the camera's keys, its live view and snapshot;
+//! so is a request for the file or picture of a clip only another node's disk has. The
 //! answer comes back as that node gave it. This node checked the caller first (the API token is
 //! the same on every node; sessions are in the shared catalog, so the other node accepts them
 //! too). A forwarded request carries `X-Vigil-Forwarded` and is never passed on again.
@@ -31,11 +32,42 @@ fn camera_of(path: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The clip a path is about, for its file and picture.
+fn clip_of(path: &str) -> Option<i64> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["api", "recordings", id, "file" | "thumbnail.jpg"] => id.parse().ok(),
+        _ => None,
+    }
+}
+
 pub async fn forward(State(app): State<Http>, req: Request, next: Next) -> Response {
     let Some(me) = app.config().cluster.as_ref().map(|c| c.node.clone()) else {
         return next.run(req).await;
     };
     if req.headers().contains_key(FORWARDED) {
+        return next.run(req).await;
+    }
+    if let Some(id) = clip_of(req.uri().path()) {
+        // A clip another node wrote, that only its disk has: that node serves it.
+        let row = app.catalog().clip(id).ok().flatten();
+        let elsewhere = row.filter(|r| {
+            !r.node.is_empty()
+                && r.node != me
+                && r.store_status != crate::catalog::StoreStatus::Stored
+                && !app.clips_root().join(&r.key).exists()
+        });
+        if let Some(r) = elsewhere {
+            let rt = app.rt.clone();
+            let nodes = tokio::task::spawn_blocking(move || rt.cluster_view().nodes)
+                .await
+                .unwrap_or_default();
+            if let Some(n) = nodes.iter().find(|n| n.name == r.node) {
+                return pass_on(&n.url, &n.name, &me, req)
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response);
+            }
+        }
         return next.run(req).await;
     }
     let Some(camera) = camera_of(req.uri().path()) else {
@@ -122,5 +154,9 @@ mod tests {
         assert_eq!(camera_of("/api/cameras"), None);
         assert_eq!(camera_of("/api/recordings/1"), None);
         assert_eq!(camera_of("/api/cameras/%FF/motion"), None);
+        assert_eq!(clip_of("/api/recordings/12/file"), Some(12));
+        assert_eq!(clip_of("/api/recordings/12/thumbnail.jpg"), Some(12));
+        assert_eq!(clip_of("/api/recordings/12"), None);
+        assert_eq!(clip_of("/api/recordings/x/file"), None);
     }
 }
