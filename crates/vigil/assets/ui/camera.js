@@ -239,6 +239,15 @@ export function mount(main, [rawName]) {
     ]);
     const cam = cams.cameras.find((c) => c.name === name);
     if (!cam) throw new Error(`no camera named ${name}`);
+    // Another node of the cluster records it (docs/cluster.md): its stats came from that node
+    // (the request was passed on); the stream's details and the live view are on its own page.
+    const remote = cam.state === 'elsewhere' || cam.state === 'unassigned';
+    if (remote) {
+      cam.stream = { up: false, url: cam.stream?.url, packets: 0 };
+      view.player.status('waiting', cam.node
+        ? `Recorded by node ${cam.node}: its live view is on that node's page.`
+        : 'No node records this camera right now.');
+    }
     syncLive(view, cam);
     const audio = Boolean(cam.live?.audio);
     sound.disabled = !audio;
@@ -247,7 +256,8 @@ export function mount(main, [rawName]) {
     const [stream] = streamLine(cam.stream);
     const [onvif] = onvifLine(cam.onvif);
     live.replaceChildren(facts([
-      ['Stream', stream],
+      ...(cam.node ? [['Node', cam.node]] : []),
+      ['Stream', remote ? '–' : stream],
       ['Source', cam.stream.url || '–'],
       ['Packets in', String(cam.stream.packets)],
       ['ONVIF', onvif],
