@@ -312,6 +312,9 @@ pub struct CatalogConfig {
     /// `postgres://user:password@host:port/db`: a PostgreSQL catalog several nodes can share.
     /// Default: SQLite at `<data_dir>/catalog.db`.
     pub url: Option<String>,
+    /// PEM certificates the PostgreSQL server's certificate is checked against (besides the
+    /// system's), for `sslmode=require` with a private CA.
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl CatalogConfig {

@@ -158,3 +158,48 @@ fn an_sqlite_catalog_moves_to_postgres_and_vigil_goes_on_there() {
         "complete\ncomplete"
     );
 }
+
+#[test]
+fn a_postgres_catalog_over_tls_checks_the_servers_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = common::make_certs(certs.path());
+    let server = pg::PgServer::start_tls(&cert, &key);
+    let url = server.new_db();
+    let db = url.rsplit('/').next().unwrap().to_owned();
+    let tls_url = format!("{url}?sslmode=require");
+    let config = |ca_line: &str| {
+        vigil::config::Config::parse(&format!("[catalog]\nurl = \"{tls_url}\"\n{ca_line}\n"))
+            .unwrap()
+    };
+    // Without the private CA the server's certificate is refused, in words.
+    let e = vigil::catalog::Catalog::for_config(&config(""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("certificate") || e.contains("Certificate"),
+        "{e}"
+    );
+    // With it: connected, over TLS (the server says so for this very connection).
+    let c = vigil::catalog::Catalog::for_config(&config(&format!("tls_ca = \"{}\"", ca.display())))
+        .unwrap();
+    c.camera_id("front").unwrap();
+    assert_eq!(
+        server.psql(&db, "SELECT name FROM camera"),
+        "front",
+        "the catalog wrote through TLS"
+    );
+    let tls_sessions = server.psql(
+        &db,
+        "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid \
+         WHERE s.ssl AND a.datname = current_database() AND a.pid != pg_backend_pid()",
+    );
+    assert!(tls_sessions.parse::<u32>().unwrap() >= 1, "{tls_sessions}");
+    // A CA file that holds no certificate is said.
+    let junk = certs.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let e =
+        vigil::catalog::Catalog::for_config(&config(&format!("tls_ca = \"{}\"", junk.display())))
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("no PEM certificate"), "{e}");
+}

@@ -122,7 +122,7 @@ pub type Result<T> = std::result::Result<T, CatalogError>;
 
 enum Engine {
     Sqlite(Mutex<Connection>),
-    Postgres(pg::Pg),
+    Postgres(Box<pg::Pg>),
 }
 
 pub struct Catalog {
@@ -172,8 +172,13 @@ impl Catalog {
     /// Connects to the PostgreSQL catalog at `url` (`postgres://user:password@host/db`) and
     /// brings its schema up to date.
     pub fn connect(url: &str) -> Result<Catalog> {
+        Catalog::connect_tls(url, None)
+    }
+
+    /// [`Catalog::connect`], checking the server's certificate against `ca` (PEM) too.
+    pub fn connect_tls(url: &str, ca: Option<&Path>) -> Result<Catalog> {
         let cat = Catalog {
-            engine: Engine::Postgres(pg::Pg::connect(url)?),
+            engine: Engine::Postgres(Box::new(pg::Pg::connect(url, ca)?)),
             location: pg::redact(url),
             node: String::new(),
         };
@@ -184,7 +189,7 @@ impl Catalog {
     /// The catalog the configuration names: `[catalog] url`, else SQLite in the data directory.
     pub fn for_config(config: &crate::config::Config) -> Result<Catalog> {
         let cat = match &config.catalog.url {
-            Some(url) => Catalog::connect(url),
+            Some(url) => Catalog::connect_tls(url, config.catalog.tls_ca.as_deref()),
             None => Catalog::open(&config.server.data_dir.join("catalog.db")),
         }?;
         Ok(match &config.cluster {

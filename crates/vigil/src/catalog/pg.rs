@@ -13,13 +13,15 @@ use std::sync::{Mutex, MutexGuard};
 
 use bytes::BytesMut;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 use super::db::{pg_placeholders, Conn, Dialect, Row, Value};
 use super::{CatalogError, Result};
 
 pub(super) struct Pg {
     url: String,
+    /// With `sslmode=require` in the URL: TLS, the server's certificate checked.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     rt: Option<tokio::runtime::Runtime>,
     conn: Mutex<Option<PgClient>>,
 }
@@ -42,8 +44,64 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
+/// The TLS side of a connection: the system's roots and `ca` (PEM); the certificate is checked
+/// against them and the host name. Used when the URL says `sslmode=require`; without it the
+/// connection is plain (a `prefer` that met a server's self-signed certificate would fail,
+/// where PostgreSQL's own clients go on unencrypted).
+fn tls(
+    url: &str,
+    ca: Option<&std::path::Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let bad = |message: String| CatalogError::Connect {
+        url: redact(url),
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca {
+        let pem = std::fs::read(path)
+            .map_err(|e| bad(format!("catalog.tls_ca {}: {e}", path.display())))?;
+        let mut n = 0;
+        for cert in rustls_pemfile_certs(&pem) {
+            roots
+                .add(cert)
+                .map_err(|e| bad(format!("catalog.tls_ca {}: {e}", path.display())))?;
+            n += 1;
+        }
+        if n == 0 {
+            return Err(bad(format!(
+                "catalog.tls_ca {}: no PEM certificate in it",
+                path.display()
+            )));
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// The certificates of a PEM file.
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .filter_map(std::result::Result::ok)
+        .collect()
+}
+
 impl Pg {
-    pub(super) fn connect(url: &str) -> Result<Pg> {
+    pub(super) fn connect(url: &str, ca: Option<&std::path::Path>) -> Result<Pg> {
+        let wants_tls = url::Url::parse(url).is_ok_and(|u| {
+            u.query_pairs()
+                .any(|(k, v)| k == "sslmode" && v == "require")
+        });
+        let tls = if wants_tls { Some(tls(url, ca)?) } else { None };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("vigil-catalog-pg")
@@ -55,6 +113,7 @@ impl Pg {
             })?;
         let pg = Pg {
             url: url.to_owned(),
+            tls,
             rt: Some(rt),
             conn: Mutex::new(None),
         };
@@ -65,14 +124,22 @@ impl Pg {
 
     fn new_client(&self) -> Result<PgClient> {
         let url = self.url.clone();
+        let tls = self.tls.clone();
         let rt = self.rt.as_ref().expect("runtime lives until drop");
         let task = rt.spawn(async move {
-            let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::warn!("catalog: the PostgreSQL connection ended: {e}");
+            let client = match tls {
+                Some(tls) => {
+                    let (client, connection) = tokio_postgres::connect(&url, tls).await?;
+                    tokio::spawn(drive(connection));
+                    client
                 }
-            });
+                None => {
+                    let (client, connection) =
+                        tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                    tokio::spawn(drive(connection));
+                    client
+                }
+            };
             Ok::<_, tokio_postgres::Error>(client)
         });
         let client = futures::executor::block_on(task)
@@ -82,7 +149,7 @@ impl Pg {
             })?
             .map_err(|e| CatalogError::Connect {
                 url: redact(&self.url),
-                message: e.to_string(),
+                message: with_causes(&e),
             })?;
         Ok(PgClient {
             client,
@@ -125,6 +192,30 @@ impl Pg {
                 Err(e)
             }
         }
+    }
+}
+
+/// An error and its causes (a TLS failure says why only in its source).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = s.source();
+    }
+    out
+}
+
+/// Runs a connection's socket until it ends.
+async fn drive<F: std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>>(
+    connection: F,
+) {
+    if let Err(e) = connection.await {
+        tracing::warn!("catalog: the PostgreSQL connection ended: {e}");
     }
 }
 

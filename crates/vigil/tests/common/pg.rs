@@ -71,6 +71,15 @@ impl PgServer {
     /// initdb + start; the superuser is `vigil`, trusted from 127.0.0.1 (the server listens
     /// nowhere else).
     pub fn start() -> PgServer {
+        PgServer::start_with(None)
+    }
+
+    /// With TLS on: `cert` and `key` (PEM) as the server's certificate.
+    pub fn start_tls(cert: &Path, key: &Path) -> PgServer {
+        PgServer::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> PgServer {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("vigil-pg-")
@@ -107,11 +116,37 @@ impl PgServer {
             .unwrap(),
             "initdb",
         );
+        let mut tls_opts = String::new();
+        if let Some((cert, key)) = tls {
+            // The key must be the server user's own and private, or PostgreSQL refuses it.
+            let (c, k) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::copy(cert, &c).unwrap();
+            std::fs::copy(key, &k).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if is_root() {
+                for f in [&c, &k] {
+                    check(
+                        Command::new("chown")
+                            .arg("postgres:postgres")
+                            .arg(f)
+                            .output()
+                            .unwrap(),
+                        "chown",
+                    );
+                }
+            }
+            tls_opts = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                c.display(),
+                k.display()
+            );
+        }
         // A port taken between picking it and starting is retried with another.
         for _ in 0..5 {
             let port = free_port();
             let opts = format!(
-                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off",
+                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off{tls_opts}",
                 dir.path().display()
             );
             let log = dir.path().join("server.log");

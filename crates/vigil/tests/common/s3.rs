@@ -18,15 +18,18 @@ pub struct S3Server {
     child: Option<Child>,
 }
 
+/// s3s-fs where `cargo install` put it (`$CARGO_HOME/bin`, default `~/.cargo/bin`), or on PATH.
 fn binary() -> PathBuf {
     let home = std::env::var("HOME").unwrap_or_default();
-    let p = Path::new(&home).join(".cargo/bin/s3s-fs");
-    assert!(
-        p.exists(),
-        "s3s-fs is not installed ({}): run scripts/setup",
-        p.display()
-    );
-    p
+    let cargo_home = std::env::var("CARGO_HOME").unwrap_or_else(|_| format!("{home}/.cargo"));
+    let mut places = vec![Path::new(&cargo_home).join("bin/s3s-fs")];
+    if let Some(path) = std::env::var_os("PATH") {
+        places.extend(std::env::split_paths(&path).map(|d| d.join("s3s-fs")));
+    }
+    places
+        .into_iter()
+        .find(|p| p.exists())
+        .expect("s3s-fs is not installed (cargo install s3s-fs): run scripts/setup")
 }
 
 impl S3Server {
