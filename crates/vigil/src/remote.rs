@@ -93,17 +93,7 @@ enum Outcome {
 
 /// `what: error: its cause: ...` (object_store's errors keep the HTTP cause in their sources).
 fn err(what: &str, e: impl std::error::Error) -> Error {
-    let mut out = format!("{what}: {e}");
-    let mut src = e.source();
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        src = s.source();
-    }
-    out
+    format!("{what}: {}", crate::util::with_causes(&e))
 }
 
 impl RemoteStore {

@@ -8,6 +8,22 @@ pub fn fnv1a(data: &[u8]) -> u64 {
     })
 }
 
+/// An error and its causes, `error: cause: cause` (HTTP and TLS errors keep the "why" in
+/// their sources), each said once.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = s.source();
+    }
+    out
+}
+
 /// `url` with its password removed (`rtsp://admin:secret@host/s` → `rtsp://admin@host/s`);
 /// anything else is left exactly as written. Camera passwords never leave vigil.
 pub fn redact_url(url: &str) -> String {

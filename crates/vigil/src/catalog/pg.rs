@@ -149,7 +149,7 @@ impl Pg {
             })?
             .map_err(|e| CatalogError::Connect {
                 url: redact(&self.url),
-                message: with_causes(&e),
+                message: crate::util::with_causes(&e),
             })?;
         Ok(PgClient {
             client,
@@ -193,21 +193,6 @@ impl Pg {
             }
         }
     }
-}
-
-/// An error and its causes (a TLS failure says why only in its source).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
-        }
-        src = s.source();
-    }
-    out
 }
 
 /// Runs a connection's socket until it ends.
