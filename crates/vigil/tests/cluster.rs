@@ -17,27 +17,11 @@ const LEASE_SECS: u64 = 3;
 const CAMERAS: [&str; 4] = ["c1", "c2", "c3", "c4"];
 
 fn node_config(dir: &Path, node: &str, port: u16, db: &str) -> PathBuf {
-    let data = dir.join(node);
-    std::fs::create_dir_all(&data).unwrap();
     let media = dir.join("media.mp4");
     if !media.exists() {
         std::fs::write(&media, common::SAMPLE_H264).unwrap();
     }
-    let mut cfg = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\n[catalog]\nurl = \"{db}\"\n\n\
-         [cluster]\nnode = \"{node}\"\nlease_secs = {LEASE_SECS}\n\n\
-         [defaults]\npre_buffer_secs = 1\npost_buffer_secs = 1\n",
-        data.display()
-    );
-    for c in CAMERAS {
-        cfg.push_str(&format!(
-            "\n[[camera]]\nname = \"{c}\"\nurl = \"file:{}\"\n",
-            media.display()
-        ));
-    }
-    let path = dir.join(format!("{node}.toml"));
-    std::fs::write(&path, cfg).unwrap();
-    path
+    pg::cluster_node_config(dir, node, port, db, LEASE_SECS, &CAMERAS, &media)
 }
 
 fn get(addr: &str, path: &str) -> Value {
@@ -61,6 +45,53 @@ fn holders(addr: &str) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
+}
+
+/// Opens `camera`'s live view on `addr`, checks its hello, reads three seconds of it while
+/// `viewers` (the recording node's count) shows the viewer, closes it; returns the MP4.
+fn live_through(
+    addr: &str,
+    camera: &str,
+    codecs: &str,
+    viewers: impl Fn() -> Option<Value>,
+) -> Vec<u8> {
+    use tungstenite::Message;
+    let sock = std::net::TcpStream::connect(addr).unwrap();
+    let url = format!("ws://{addr}/api/cameras/{camera}/live.ws");
+    let (mut ws, resp) = tungstenite::client(url, sock).expect("the WebSocket opens through B");
+    assert_eq!(resp.status(), 101);
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    match ws.read().expect("the hello") {
+        Message::Text(t) => {
+            let h: Value = serde_json::from_str(t.as_str()).unwrap();
+            assert_eq!(h["codecs"], codecs, "{h}");
+        }
+        m => panic!("the first message is not the hello: {m:?}"),
+    }
+    let mut mp4 = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        match ws.read().expect("the stream goes on") {
+            Message::Binary(b) => mp4.extend_from_slice(&b),
+            m => panic!("unexpected {m:?}"),
+        }
+    }
+    assert_eq!(&mp4[4..8], b"ftyp", "an init segment first");
+    common::poll_until(
+        "the recording node counting the viewer",
+        Duration::from_secs(10),
+        || (viewers() == Some(Value::from(1))).then_some(()),
+    );
+    ws.close(None).unwrap();
+    while ws.read().is_ok() {}
+    common::poll_until(
+        "the viewer gone on the recording node",
+        Duration::from_secs(10),
+        || (viewers() == Some(Value::from(0))).then_some(()),
+    );
+    mp4
 }
 
 fn count(h: &[(String, String)], node: &str) -> usize {
@@ -177,17 +208,58 @@ fn two_nodes_share_four_cameras_and_take_over_from_each_other() {
     assert_eq!((st, part.as_slice()), (206, &on_disk[10..20]));
 
     // A setting sent to the other node reaches the recording one.
+    // (From B's own page, as a browser sends it: B checks the Origin, A never sees it.)
     let (cam_a, _) = split.iter().find(|(_, n)| n == "node-a").unwrap().clone();
+    let origin = format!("http://{}", b.addr);
     let (st, _, body) = common::http(
         &b.addr,
         "POST",
         &format!("/api/motion_recording/config/{cam_a}"),
-        &[],
+        &[("Origin", origin.as_str())],
         br#"{"post_buffer_secs": 2}"#,
     );
     assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     let on_a = get(&a.addr, &format!("/api/motion_recording/config/{cam_a}"));
     assert_eq!(on_a["post_buffer_secs"], 2);
+
+    // B lists A's camera as A does (its live state and live view), and A's live view plays
+    // through B: the WebSocket is tunnelled to A.
+    let listed = common::poll_until(
+        "A's camera listed in full by B",
+        Duration::from_secs(20),
+        || {
+            get(&b.addr, "/api/cameras")["cameras"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"] == cam_a.as_str() && c["stream"]["up"] == true)
+                .cloned()
+        },
+    );
+    assert_eq!(listed["node"], "node-a", "{listed}");
+    let codecs = listed["live"]["codecs"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(codecs.starts_with("avc1."), "{listed}");
+    let mp4 = live_through(&b.addr, &cam_a, &codecs, || {
+        let on_a = get(&a.addr, "/api/cameras");
+        let c = on_a["cameras"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == cam_a.as_str());
+        c.map(|c| c["live"]["viewers"].clone())
+    });
+    let file = dir.path().join("live-through-b.mp4");
+    std::fs::write(&file, &mp4).unwrap();
+    let p = common::probe(&file);
+    assert_eq!(p["streams"][0]["codec_name"], "h264", "{p}");
+    assert_eq!(
+        common::decode_errors(&file),
+        "",
+        "A's live view through B decodes"
+    );
 
     // SIGKILL A: B records its cameras within lease_secs + a few seconds.
     a.demo.child.kill().unwrap();

@@ -853,3 +853,66 @@ fn cameras_are_added_changed_and_deleted_from_the_ui() {
     assert_screenshots(&["camera-add"]);
     run.stop();
 }
+
+#[path = "common/pg.rs"]
+mod pg;
+
+/// A cluster seen from one node (docs/cluster.md): two nodes on a real PostgreSQL, a camera
+/// each; node B's dashboard and camera page show the camera node A records, with its node,
+/// and play its live view (tunnelled through B to A).
+#[test]
+fn a_camera_another_node_records_plays_on_this_nodes_pages() {
+    let server = pg::PgServer::start();
+    let url = server.new_db();
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media.mp4");
+    std::fs::write(&media, SAMPLE_H264).unwrap();
+    let cams = ["porch", "gate"];
+    let (pa, pb) = (pg::free_port(), pg::free_port());
+    let node = |name: &str, port: u16| {
+        pg::cluster_node_config(dir.path(), name, port, &url, 5, &cams, &media)
+    };
+    let a = RunProcess::start(&node("node-a", pa));
+    let b = RunProcess::start(&node("node-b", pb));
+    // B lists the camera A records as A does: streaming, with its live view's codecs.
+    let of_a = poll_until(
+        "a camera each, A's listed in full by B",
+        Duration::from_secs(60),
+        || {
+            let (_, v) = get_json(&b.addr, "/api/cameras", None);
+            let list = v["cameras"].as_array()?.clone();
+            let mine = |n: &str| list.iter().filter(|c| c["node"] == n).count();
+            let full = list.iter().find(|c| {
+                c["node"] == "node-a" && c["stream"]["up"] == true && c["live"]["codecs"] != ""
+            })?;
+            (mine("node-a") == 1 && mine("node-b") == 1)
+                .then(|| full["name"].as_str().unwrap().to_owned())
+        },
+    );
+    let v = scenario_with(
+        "cluster",
+        &format!("http://{}", b.addr),
+        &[("VIGIL_CAMERA", &of_a), ("VIGIL_NODE", "node-a")],
+        Duration::from_secs(120),
+    );
+    assert_eq!(v["node_fact"], "node-a", "{v}");
+    assert!(v["dashboard"]["currentTime"].as_f64().unwrap() > 1.0, "{v}");
+    assert!(v["camera_page"]["width"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(
+        v["viewers"], 1,
+        "A counted the viewer on B's dashboard: {v}"
+    );
+    assert_screenshots(&["cluster-dashboard", "cluster-camera"]);
+    // The viewers were A's (the stream came from A), and went with the browser.
+    poll_until("A's viewer gone", Duration::from_secs(20), || {
+        let (_, v) = get_json(&a.addr, "/api/cameras", None);
+        let c = v["cameras"]
+            .as_array()?
+            .iter()
+            .find(|c| c["name"] == of_a.as_str())?
+            .clone();
+        (c["live"]["viewers"] == 0).then_some(())
+    });
+    b.stop();
+    a.stop();
+}

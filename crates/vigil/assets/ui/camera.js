@@ -239,13 +239,15 @@ export function mount(main, [rawName]) {
     ]);
     const cam = cams.cameras.find((c) => c.name === name);
     if (!cam) throw new Error(`no camera named ${name}`);
-    // Another node of the cluster records it (docs/cluster.md): its stats came from that node
-    // (the request was passed on); the stream's details and the live view are on its own page.
+    // In a cluster (docs/cluster.md) another node may record it: this node's list then has
+    // that node's entry, its stats and live view come through this node (passed on). Only
+    // when that node doesn't answer (`elsewhere`), or no node holds the camera (`unassigned`),
+    // is there nothing to show.
     const remote = cam.state === 'elsewhere' || cam.state === 'unassigned';
     if (remote) {
       cam.stream = { up: false, url: cam.stream?.url, packets: 0 };
       view.player.status('waiting', cam.node
-        ? `Recorded by node ${cam.node}: its live view is on that node's page.`
+        ? `Recorded by node ${cam.node}, which is not answering this node right now.`
         : 'No node records this camera right now.');
     }
     syncLive(view, cam);

@@ -103,9 +103,10 @@ export function mount(main) {
         loadWindow(cam.name).then(draw, () => {});
       }
       if (cam.state === 'elsewhere' || cam.state === 'unassigned') {
-        // A camera another node of the cluster records (docs/cluster.md): where, not how.
+        // A camera of the cluster (docs/cluster.md) whose node doesn't answer this one, or that
+        // no node holds: where, not how. (A node that answers lists it in full, live view too.)
         setBadge(c.badge, cam.state === 'elsewhere' ? 'ELSEWHERE' : 'UNASSIGNED');
-        setText(c.stream, cam.node ? `recorded by node ${cam.node}` : 'no node records it now');
+        setText(c.stream, cam.node ? `recorded by node ${cam.node}, not answering` : 'no node records it now');
         c.stream.className = cam.node ? 'muted' : 'warn';
         setText(c.clips, '–');
         continue;

@@ -91,7 +91,7 @@ pub struct Hook {
     seq: AtomicU64,
 }
 
-type Client = hyper_util::client::legacy::Client<
+pub type Client = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
     Full<Bytes>,
 >;

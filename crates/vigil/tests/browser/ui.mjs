@@ -833,7 +833,39 @@ async function cameras(browser) {
   return out;
 }
 
-const SCENARIOS = { cameras, users, clip_store: clipStore, clip_store_down: clipStoreDown, dashboard, integrations, pictures, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
+/**
+ * A cluster (docs/cluster.md), seen from one node: a camera another node records is on the
+ * dashboard with its node and plays there and on its camera page (the live view comes through
+ * this node). VIGIL_CAMERA: that camera; VIGIL_NODE: the node recording it.
+ */
+async function cluster(browser) {
+  const out = {};
+  const name = process.env.VIGIL_CAMERA;
+  const node = process.env.VIGIL_NODE;
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await ctx.newPage();
+  watch(page, 'cluster');
+  await page.goto(`${base}/`);
+  out.card_clips = await until(page, `${name}'s card names node ${node}`, ([n, nd]) => {
+    const t = document.querySelector(`.cam[data-camera="${n}"] dl.facts`)?.textContent || '';
+    return t.includes(`node ${nd}`) && t;
+  }, [name, node]);
+  out.dashboard = await plays(page, `.cam[data-camera="${name}"] video.live`, `dashboard ${name} (node ${node})`);
+  // This node's list has the recording node's entry: the viewer is counted there.
+  out.viewers = await untilHere(`node ${node} counting the viewer`, async () => (await viewers())[name] === 1 && 1);
+  await shot(page, 'cluster-dashboard', false);
+  await page.goto(`${base}/#/camera/${encodeURIComponent(name)}`);
+  out.camera_page = await plays(page, '.live-box.large video.live', `${name} camera page (node ${node})`);
+  out.node_fact = await until(page, 'the Node fact', () => {
+    const dts = [...document.querySelectorAll('dl.facts dt')];
+    return dts.find((d) => d.textContent === 'Node')?.nextElementSibling?.textContent;
+  });
+  await shot(page, 'cluster-camera', false);
+  await ctx.close();
+  return out;
+}
+
+const SCENARIOS = { cameras, cluster, users, clip_store: clipStore, clip_store_down: clipStoreDown, dashboard, integrations, pictures, settings, recordings, live, live_reconnect: liveReconnect, live_many: liveMany };
 
 async function main() {
   if (!SCENARIOS[scenario]) throw new Error(`unknown scenario ${scenario}`);

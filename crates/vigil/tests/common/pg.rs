@@ -247,3 +247,34 @@ impl Drop for PgServer {
         .output();
     }
 }
+
+/// The config file of node `node` of a cluster on the catalog `db` (a URL of this server),
+/// listening on `port`, its data in `dir/node`, recording `cameras` from the file `media`
+/// (docs/cluster.md); returns its path.
+pub fn cluster_node_config(
+    dir: &Path,
+    node: &str,
+    port: u16,
+    db: &str,
+    lease_secs: u64,
+    cameras: &[&str],
+    media: &Path,
+) -> PathBuf {
+    let data = dir.join(node);
+    std::fs::create_dir_all(&data).unwrap();
+    let mut cfg = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n\n[catalog]\nurl = \"{db}\"\n\n\
+         [cluster]\nnode = \"{node}\"\nlease_secs = {lease_secs}\n\n\
+         [defaults]\npre_buffer_secs = 1\npost_buffer_secs = 1\n",
+        data.display()
+    );
+    for c in cameras {
+        cfg.push_str(&format!(
+            "\n[[camera]]\nname = \"{c}\"\nurl = \"file:{}\"\n",
+            media.display()
+        ));
+    }
+    let path = dir.join(format!("{node}.toml"));
+    std::fs::write(&path, cfg).unwrap();
+    path
+}

@@ -59,7 +59,7 @@ fn current_clip_id(app: &Http, name: &str) -> Option<i64> {
     app.catalog().clip_by_key(&key).ok().flatten().map(|r| r.id)
 }
 
-pub async fn list(State(app): State<Http>) -> Json<Value> {
+pub async fn list(State(app): State<Http>, headers: axum::http::HeaderMap) -> Json<Value> {
     let node = app.config().cluster.as_ref().map(|c| c.node.clone());
     let mut cameras: Vec<Value> = app
         .cameras()
@@ -91,31 +91,81 @@ pub async fn list(State(app): State<Http>) -> Json<Value> {
             serde_json::to_value(j).unwrap_or(Value::Null)
         })
         .collect();
-    if node.is_some() {
-        cameras.extend(elsewhere(&app));
+    if let Some(me) = node {
+        let rt = app.rt.clone();
+        let others = tokio::task::spawn_blocking(move || elsewhere(&rt))
+            .await
+            .unwrap_or_default();
+        // Asked by another node (it merges our cameras into its own list): only what we know.
+        let merge = !headers.contains_key(super::forward::FORWARDED);
+        if merge {
+            cameras.extend(from_their_nodes(others, &me, &headers).await);
+        } else {
+            cameras.extend(others.into_iter().map(|(v, _)| v));
+        }
     }
     Json(json!({ "cameras": cameras }))
 }
 
+/// How long a node's list waits for the others' (docs/cluster.md).
+const NODE_LIST_WAIT: Duration = Duration::from_secs(2);
+
 /// A node's list also has the cameras it doesn't record: `state` `elsewhere` with the `node`
-/// that does (its API has the details), or `unassigned` while no live node holds it (a node
-/// died and its lease has not lapsed yet, or every node is full).
-fn elsewhere(app: &Http) -> Vec<Value> {
-    let view = app.rt.cluster_view();
-    let here = app.cameras().names();
-    app.rt
-        .all_camera_configs()
+/// that does, or `unassigned` while no live node holds it (a node died and its lease has not
+/// lapsed yet, or every node is full). Each with the holder's `public_url`.
+fn elsewhere(rt: &crate::runtime::RuntimeHandle) -> Vec<(Value, Option<String>)> {
+    let view = rt.cluster_view();
+    let here = rt.cameras().names();
+    rt.all_camera_configs()
         .into_iter()
         .filter(|c| !here.contains(&c.name))
         .map(|c| {
             let holder = view.leases.iter().find(|l| l.camera == c.name);
-            json!({
+            let url = holder
+                .and_then(|l| view.nodes.iter().find(|n| n.name == l.node))
+                .map(|n| n.url.clone());
+            let v = json!({
                 "name": c.name,
                 "node": holder.map(|l| l.node.clone()),
                 "state": if holder.is_some() { "elsewhere" } else { "unassigned" },
                 "enabled": c.settings.enabled,
                 "stream": { "url": c.url.as_deref().map(redact_url) },
-            })
+            });
+            (v, url)
+        })
+        .collect()
+}
+
+/// The cameras other nodes record, as those nodes list them (their live state, stream, live
+/// view, ...), asked of every holder at once as the caller; a camera whose node doesn't answer
+/// within [`NODE_LIST_WAIT`] keeps its `elsewhere` entry.
+async fn from_their_nodes(
+    others: Vec<(Value, Option<String>)>,
+    me: &str,
+    caller: &axum::http::HeaderMap,
+) -> Vec<Value> {
+    let mut urls: Vec<&str> = others.iter().filter_map(|(_, u)| u.as_deref()).collect();
+    urls.sort_unstable();
+    urls.dedup();
+    let lists = futures::future::join_all(
+        urls.iter()
+            .map(|u| super::forward::node_cameras(u, me, caller, NODE_LIST_WAIT)),
+    )
+    .await;
+    let theirs: std::collections::HashMap<&str, Vec<Value>> = urls
+        .iter()
+        .zip(lists)
+        .filter_map(|(u, l)| Some((*u, l?)))
+        .collect();
+    others
+        .iter()
+        .map(|(v, url)| {
+            let full = url.as_deref().and_then(|u| theirs.get(u)).and_then(|list| {
+                list.iter().find(|c| {
+                    c["name"] == v["name"] && c["node"] == v["node"] && c["state"] != "elsewhere"
+                })
+            });
+            full.cloned().unwrap_or_else(|| v.clone())
         })
         .collect()
 }

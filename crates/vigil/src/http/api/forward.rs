@@ -4,18 +4,34 @@
 //! answer comes back as that node gave it. This node checked the caller first (the API token is
 //! the same on every node; sessions are in the shared catalog, so the other node accepts them
 //! too). A forwarded request carries `X-Vigil-Forwarded` and is never passed on again.
+//!
+//! A live view's WebSocket (`live.ws`) is tunnelled: the upgrade is passed to the recording
+//! node, and once both sides switched protocols this node copies bytes both ways until either
+//! end closes (or this node's HTTP server stops).
 
-use axum::body::Body;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Full};
 
 use super::ApiError;
+use crate::http::server::ConnHandle;
 use crate::http::Http;
+use crate::integrations::webhook::Client;
 
-const FORWARDED: &str = "x-vigil-forwarded";
+pub(super) const FORWARDED: &str = "x-vigil-forwarded";
+
+/// The HTTP client requests to other nodes share (http or https to their `public_url`, the
+/// system's roots), made once.
+fn peer() -> &'static Client {
+    static PEER: OnceLock<Client> = OnceLock::new();
+    PEER.get_or_init(crate::integrations::webhook::client)
+}
 
 /// The camera a path is about, if it is one of a camera's own endpoints.
 fn camera_of(path: &str) -> Option<String> {
@@ -73,8 +89,7 @@ pub async fn forward(State(app): State<Http>, req: Request, next: Next) -> Respo
     let Some(camera) = camera_of(req.uri().path()) else {
         return next.run(req).await;
     };
-    // A WebSocket can't be passed on this way; the UI opens it on the recording node.
-    if app.camera(&camera).is_some() || req.uri().path().ends_with("/live.ws") {
+    if app.camera(&camera).is_some() {
         return next.run(req).await;
     }
     let rt = app.rt.clone();
@@ -86,54 +101,157 @@ pub async fn forward(State(app): State<Http>, req: Request, next: Next) -> Respo
         .iter()
         .find(|l| l.camera == camera && l.node != me)
         .and_then(|l| view.nodes.iter().find(|n| n.name == l.node));
-    match target {
-        Some(node) => pass_on(&node.url, &node.name, &me, req)
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
-        None => next.run(req).await,
-    }
+    let Some(node) = target else {
+        return next.run(req).await;
+    };
+    let passed = if req.uri().path().ends_with("/live.ws") {
+        tunnel(&node.url, &node.name, &me, req).await
+    } else {
+        pass_on(&node.url, &node.name, &me, req).await
+    };
+    passed.unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn pass_on(base: &str, node: &str, me: &str, req: Request) -> Result<Response, ApiError> {
-    let (parts, body) = req.into_parts();
-    let bad_gateway = |e: String| {
-        ApiError(
-            StatusCode::BAD_GATEWAY,
-            format!("this camera is recorded by node {node}, which did not answer: {e}"),
-        )
-    };
-    let body = body
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("reading the request: {e}")))?
-        .to_bytes();
+fn bad_gateway(node: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError(
+        StatusCode::BAD_GATEWAY,
+        format!("this camera is recorded by node {node}, which did not answer: {e}"),
+    )
+}
+
+/// The request as it goes to `base` (another node's `public_url`): the same method, path,
+/// query and headers (but `Host`, and `Connection`/`Content-Length` unless `upgrade`), marked
+/// as forwarded by `me`. Without `Origin`: this node's guard checked it against this node's
+/// own name (`crate::http::guard`), which the other node would see as another site's.
+fn outgoing(
+    base: &str,
+    node: &str,
+    me: &str,
+    parts: &axum::http::request::Parts,
+    body: Bytes,
+    upgrade: bool,
+) -> Result<axum::http::Request<Full<Bytes>>, ApiError> {
     let path = parts
         .uri
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
     let uri: axum::http::Uri = format!("{}{path}", base.trim_end_matches('/'))
         .parse()
-        .map_err(|e| bad_gateway(format!("its address {base:?}: {e}")))?;
+        .map_err(|e| bad_gateway(node, format!("its address {base:?}: {e}")))?;
     let mut out = axum::http::Request::builder()
-        .method(parts.method)
+        .method(parts.method.clone())
         .uri(uri)
         .body(Full::new(body))
-        .map_err(|e| bad_gateway(e.to_string()))?;
+        .map_err(|e| bad_gateway(node, e))?;
     for (k, v) in &parts.headers {
-        if !matches!(k.as_str(), "host" | "connection" | "content-length") {
+        let hop = matches!(k.as_str(), "connection" | "content-length");
+        if !matches!(k.as_str(), "host" | "origin") && (upgrade || !hop) {
             out.headers_mut().append(k, v.clone());
         }
     }
     if let Ok(v) = HeaderValue::from_str(me) {
         out.headers_mut().insert(FORWARDED, v);
     }
-    let client = crate::integrations::webhook::client();
-    let answer = tokio::time::timeout(std::time::Duration::from_secs(30), client.request(out))
+    Ok(out)
+}
+
+async fn pass_on(base: &str, node: &str, me: &str, req: Request) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
         .await
-        .map_err(|_| bad_gateway("no answer within 30 s".into()))?
-        .map_err(|e| bad_gateway(e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(format!("reading the request: {e}")))?
+        .to_bytes();
+    let out = outgoing(base, node, me, &parts, body, false)?;
+    let answer = tokio::time::timeout(Duration::from_secs(30), peer().request(out))
+        .await
+        .map_err(|_| bad_gateway(node, "no answer within 30 s"))?
+        .map_err(|e| bad_gateway(node, e))?;
     let (parts, body) = answer.into_parts();
     Ok(Response::from_parts(parts, Body::new(body)))
+}
+
+/// A WebSocket upgrade passed to the recording node: its answer goes back as it came; when it
+/// switched protocols, both upgraded connections are joined byte for byte (the WebSocket's
+/// frames, pings and close included: the two ends speak to each other through this node).
+async fn tunnel(base: &str, node: &str, me: &str, mut req: Request) -> Result<Response, ApiError> {
+    let from_caller = hyper::upgrade::on(&mut req);
+    // The caller's connection stays counted while the tunnel runs, and the tunnel ends when
+    // this node's server closes it (it stops).
+    let hold = req.extensions().get::<ConnHandle>().map(ConnHandle::hold);
+    let (parts, _) = req.into_parts();
+    let out = outgoing(base, node, me, &parts, Bytes::new(), true)?;
+    let mut answer = tokio::time::timeout(Duration::from_secs(10), peer().request(out))
+        .await
+        .map_err(|_| bad_gateway(node, "no answer within 10 s"))?
+        .map_err(|e| bad_gateway(node, e))?;
+    if answer.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let (parts, body) = answer.into_parts();
+        return Ok(Response::from_parts(parts, Body::new(body)));
+    }
+    let from_node = hyper::upgrade::on(&mut answer);
+    let node = node.to_owned();
+    tokio::spawn(async move {
+        let (a, b) = match tokio::try_join!(from_caller, from_node) {
+            Ok(ab) => ab,
+            Err(e) => {
+                tracing::debug!("live view through node {node}: upgrade failed: {e}");
+                return;
+            }
+        };
+        let mut a = hyper_util::rt::TokioIo::new(a);
+        let mut b = hyper_util::rt::TokioIo::new(b);
+        let closed = async {
+            match &hold {
+                Some(h) => h.closed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = tokio::io::copy_bidirectional(&mut a, &mut b) => {
+                if let Err(e) = r {
+                    tracing::debug!("live view through node {node} ended: {e}");
+                }
+            }
+            () = closed => {}
+        }
+    });
+    let (parts, _) = answer.into_parts();
+    Ok(Response::from_parts(parts, Body::empty()))
+}
+
+/// `GET {base}/api/cameras` of another node, as the caller (its `Authorization` and `Cookie`
+/// headers), marked as forwarded (so that node lists only what it knows itself); `None` when
+/// it doesn't answer within `limit` or not with a list.
+pub(super) async fn node_cameras(
+    base: &str,
+    me: &str,
+    caller: &HeaderMap,
+    limit: Duration,
+) -> Option<Vec<serde_json::Value>> {
+    let uri: axum::http::Uri = format!("{}/api/cameras", base.trim_end_matches('/'))
+        .parse()
+        .ok()?;
+    let mut out = axum::http::Request::get(uri)
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    for k in ["authorization", "cookie"] {
+        for v in caller.get_all(k) {
+            out.headers_mut().append(k, v.clone());
+        }
+    }
+    out.headers_mut()
+        .insert(FORWARDED, HeaderValue::from_str(me).ok()?);
+    let fetch = async {
+        let answer = peer().request(out).await.ok()?;
+        if !answer.status().is_success() {
+            return None;
+        }
+        let body = answer.into_body().collect().await.ok()?.to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+        v.get("cameras")?.as_array().cloned()
+    };
+    tokio::time::timeout(limit, fetch).await.ok().flatten()
 }
 
 #[cfg(test)]
