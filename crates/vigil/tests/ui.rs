@@ -859,7 +859,7 @@ mod pg;
 
 /// A cluster seen from one node (docs/cluster.md): two nodes on a real PostgreSQL, a camera
 /// each; node B's dashboard and camera page show the camera node A records, with its node,
-/// and play its live view (tunnelled through B to A).
+/// play its live view (tunnelled through B to A) and draw its graphs from A's history.
 #[test]
 fn a_camera_another_node_records_plays_on_this_nodes_pages() {
     let server = pg::PgServer::start();
@@ -889,6 +889,21 @@ fn a_camera_another_node_records_plays_on_this_nodes_pages() {
                 .then(|| full["name"].as_str().unwrap().to_owned())
         },
     );
+    // A's history (its cameras' graphs) through B; a node that isn't there: 404.
+    let hist = poll_until("A's history through B", Duration::from_secs(20), || {
+        let (st, h) = get_json(&b.addr, "/api/history?node=node-a", None);
+        assert_eq!(st, 200, "{h}");
+        let has = h["samples"]
+            .as_array()?
+            .iter()
+            .any(|s| s["cameras"].get(&of_a).is_some());
+        has.then_some(h)
+    });
+    assert_eq!(hist["node"], "node-a");
+    let (st, own) = get_json(&b.addr, "/api/history", None);
+    assert_eq!((st, &own["node"]), (200, &Value::from("node-b")));
+    let (st, e) = get_json(&b.addr, "/api/history?node=node-z", None);
+    assert_eq!(st, 404, "{e}");
     let v = scenario_with(
         "cluster",
         &format!("http://{}", b.addr),
@@ -902,6 +917,8 @@ fn a_camera_another_node_records_plays_on_this_nodes_pages() {
         v["viewers"], 1,
         "A counted the viewer on B's dashboard: {v}"
     );
+    assert!(v["card_points"].as_u64().unwrap() >= 2, "{v}");
+    assert!(v["camera_points"].as_u64().unwrap() >= 2, "{v}");
     assert_screenshots(&["cluster-dashboard", "cluster-camera"]);
     // The viewers were A's (the stream came from A), and went with the browser.
     poll_until("A's viewer gone", Duration::from_secs(20), || {

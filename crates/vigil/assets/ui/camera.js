@@ -214,6 +214,7 @@ export function mount(main, [rawName]) {
   );
 
   let list = [];
+  let node = null;
   function draw() {
     bytesChart.update([{ label: 'held', cls: 'c0', points: history.series(list, (x) => x.cameras[name]?.bytes) }]);
     const secs = history.series(list, (x) => x.cameras[name]?.duration_secs);
@@ -239,6 +240,7 @@ export function mount(main, [rawName]) {
     ]);
     const cam = cams.cameras.find((c) => c.name === name);
     if (!cam) throw new Error(`no camera named ${name}`);
+    if (cam.state !== 'elsewhere' && cam.state !== 'unassigned') node = cam.node;
     // In a cluster (docs/cluster.md) another node may record it: this node's list then has
     // that node's entry, its stats and live view come through this node (passed on). Only
     // when that node doesn't answer (`elsewhere`), or no node holds the camera (`unassigned`),
@@ -338,8 +340,9 @@ export function mount(main, [rawName]) {
     if (stopped) return;
     pollers.push(
       poll(loadLive, 1000, errors),
+      // The node recording the camera keeps its history (this one, or another of a cluster).
       poll(async () => {
-        list = await history.refresh();
+        list = await history.refresh(node);
         draw();
       }, 2000, errors),
       poll(loadRecent, 5000, errors),

@@ -102,7 +102,9 @@ export function mount(main) {
         grid.append(c.root);
         loadWindow(cam.name).then(draw, () => {});
       }
-      if (cam.state === 'elsewhere' || cam.state === 'unassigned') {
+      c.node = cam.node;
+      c.reachable = cam.state !== 'elsewhere' && cam.state !== 'unassigned';
+      if (!c.reachable) {
         // A camera of the cluster (docs/cluster.md) whose node doesn't answer this one, or that
         // no node holds: where, not how. (A node that answers lists it in full, live view too.)
         setBadge(c.badge, cam.state === 'elsewhere' ? 'ELSEWHERE' : 'UNASSIGNED');
@@ -128,8 +130,19 @@ export function mount(main) {
   }
 
   let list = [];
+  // Other nodes' histories, for the graphs of the cameras they record (a cluster).
+  const lists = new Map();
   async function loadHistory() {
     list = await history.refresh();
+    const others = new Set([...cards.values()]
+      .filter((c) => c.reachable && history.isOther(c.node)).map((c) => c.node));
+    await Promise.all([...others].map(async (n) => {
+      try {
+        lists.set(n, await history.refresh(n));
+      } catch {
+        // That node is not answering now: its cards keep what they have; the list says why.
+      }
+    }));
     draw();
   }
 
@@ -147,13 +160,15 @@ export function mount(main) {
       { label: 'limit', cls: 'c3', dashed: true, reference: true, points: history.series(list, (x) => x.pool.limit_bytes) },
     ]);
     for (const [name, c] of cards) {
-      const b = last?.cameras[name];
+      const other = history.isOther(c.node);
+      const samples = other ? lists.get(c.node) || [] : list;
+      const b = (other ? history.latest(c.node) : last)?.cameras[name];
       if (b) {
         const win = windows.get(name);
         const caption = `${fmtSecs(b.duration_secs)}${win !== undefined ? ` of ${win} s` : ''} · ${fmtBytes(b.bytes)}`;
         c.fill.set(win ? b.duration_secs / win : b.bytes > 0 ? 1 : 0, caption);
       }
-      c.chart.update([{ label: 'held', cls: 'c0', points: history.series(list, (x) => x.cameras[name]?.bytes) }]);
+      c.chart.update([{ label: 'held', cls: 'c0', points: history.series(samples, (x) => x.cameras[name]?.bytes) }]);
     }
   }
 

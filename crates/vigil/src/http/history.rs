@@ -5,7 +5,7 @@
 //!
 //! Served as `GET /api/history?after=SEQ` (mounted by [`crate::http::api::router`], behind its token):
 //! every sample has a sequence number, and a page that has them up to `SEQ` asks only for newer
-//! ones.
+//! ones. Each node of a cluster keeps its own; `?node=NAME` asks another node's (passed on).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
@@ -140,10 +140,20 @@ pub async fn get(
     q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
-    if let Some(k) = q.keys().find(|k| *k != "after") {
+    if let Some(k) = q.keys().find(|k| *k != "after" && *k != "node") {
         return Err(ApiError::bad_request(format!(
-            "{k}: unknown parameter (only after=SEQ)"
+            "{k}: unknown parameter (only after=SEQ and node=NAME)"
         )));
+    }
+    // `node=NAME` of another node of the cluster was passed to it (`api::forward`); here it
+    // can only name this node.
+    let me = app.config().cluster.as_ref().map(|c| c.node.clone());
+    if let Some(n) = q.get("node") {
+        if me.as_deref() != Some(n.as_str()) {
+            return Err(ApiError::not_found(format!(
+                "node: no live node named {n:?} in this cluster"
+            )));
+        }
     }
     let after = q
         .get("after")
@@ -155,6 +165,7 @@ pub async fn get(
         .transpose()?;
     let (samples, last_seq) = app.history.since(after);
     Ok(Json(json!({
+        "node": me,
         "interval_secs": INTERVAL.as_secs_f64(),
         "capacity": CAPACITY,
         "last_seq": last_seq,

@@ -853,9 +853,20 @@ async function cluster(browser) {
   out.dashboard = await plays(page, `.cam[data-camera="${name}"] video.live`, `dashboard ${name} (node ${node})`);
   // This node's list has the recording node's entry: the viewer is counted there.
   out.viewers = await untilHere(`node ${node} counting the viewer`, async () => (await viewers())[name] === 1 && 1);
+  // Its pre-buffer graph: samples of the recording node's history (asked through this node).
+  out.card_points = await until(page, `${name}'s card graph with 2 samples`, (n) => {
+    const l = document.querySelector(`.cam[data-camera="${n}"] .chart polyline.c0`);
+    const k = l ? l.getAttribute('points').split(' ').length : 0;
+    return k >= 2 && k;
+  }, name, 30_000);
   await shot(page, 'cluster-dashboard', false);
   await page.goto(`${base}/#/camera/${encodeURIComponent(name)}`);
   out.camera_page = await plays(page, '.live-box.large video.live', `${name} camera page (node ${node})`);
+  out.camera_points = await until(page, 'the camera page graph with 2 samples', () => {
+    const l = document.querySelector('.chart polyline.c0');
+    const k = l ? l.getAttribute('points').split(' ').length : 0;
+    return k >= 2 && k;
+  }, undefined, 30_000);
   out.node_fact = await until(page, 'the Node fact', () => {
     const dts = [...document.querySelectorAll('dl.facts dt')];
     return dts.find((d) => d.textContent === 'Node')?.nextElementSibling?.textContent;

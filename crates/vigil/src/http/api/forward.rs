@@ -5,7 +5,8 @@
 //! the same on every node; sessions are in the shared catalog, so the other node accepts them
 //! too). A forwarded request carries `X-Vigil-Forwarded` and is never passed on again.
 //!
-//! A live view's WebSocket (`live.ws`) is tunnelled: the upgrade is passed to the recording
+//! So is `/api/history?node=NAME` (the charts of another node's cameras: each node samples
+//! its own). A live view's WebSocket (`live.ws`) is tunnelled: the upgrade is passed to the recording
 //! node, and once both sides switched protocols this node copies bytes both ways until either
 //! end closes (or this node's HTTP server stops).
 
@@ -57,6 +58,14 @@ fn clip_of(path: &str) -> Option<i64> {
     }
 }
 
+/// The `node` a `/api/history` request asks for.
+fn history_node(uri: &axum::http::Uri) -> Option<String> {
+    let axum::extract::Query(q) =
+        axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(uri)
+            .ok()?;
+    q.get("node").cloned()
+}
+
 pub async fn forward(State(app): State<Http>, req: Request, next: Next) -> Response {
     let Some(me) = app.config().cluster.as_ref().map(|c| c.node.clone()) else {
         return next.run(req).await;
@@ -79,6 +88,22 @@ pub async fn forward(State(app): State<Http>, req: Request, next: Next) -> Respo
                 .await
                 .unwrap_or_default();
             if let Some(n) = nodes.iter().find(|n| n.name == r.node) {
+                return pass_on(&n.url, &n.name, &me, req)
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response);
+            }
+        }
+        return next.run(req).await;
+    }
+    if req.uri().path() == "/api/history" {
+        // Another node's history (its cameras' charts): that node keeps it.
+        let node = history_node(req.uri()).filter(|n| *n != me);
+        if let Some(name) = node {
+            let rt = app.rt.clone();
+            let nodes = tokio::task::spawn_blocking(move || rt.cluster_view().nodes)
+                .await
+                .unwrap_or_default();
+            if let Some(n) = nodes.iter().find(|n| n.name == name) {
                 return pass_on(&n.url, &n.name, &me, req)
                     .await
                     .unwrap_or_else(IntoResponse::into_response);
@@ -276,5 +301,11 @@ mod tests {
         assert_eq!(clip_of("/api/recordings/12/thumbnail.jpg"), Some(12));
         assert_eq!(clip_of("/api/recordings/12"), None);
         assert_eq!(clip_of("/api/recordings/x/file"), None);
+        let h = |u: &str| history_node(&u.parse().unwrap());
+        assert_eq!(
+            h("/api/history?after=3&node=node%20b").as_deref(),
+            Some("node b")
+        );
+        assert_eq!(h("/api/history?after=3"), None);
     }
 }
