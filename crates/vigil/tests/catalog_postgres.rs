@@ -28,6 +28,7 @@ fn get(addr: &str, path: &str) -> Value {
 
 /// Triggers a pulse on `front` and waits for one more finished clip than `before`.
 fn record_one(addr: &str, before: usize) -> Vec<Value> {
+    common::wait_streaming_camera(addr, "front", &[AUTH]);
     let (st, _, b) = common::http(
         addr,
         "POST",

@@ -166,6 +166,8 @@ fn two_nodes_share_four_cameras_and_take_over_from_each_other() {
     // A trigger for each camera, sent to the node that does NOT record it: passed on.
     for (cam, node) in &split {
         let other = if node == "node-a" { &b.addr } else { &a.addr };
+        // (The node that doesn't record it lists it as the recording node does.)
+        common::wait_streaming_camera(other, cam, &[]);
         pulse(other, cam);
     }
     common::poll_until("a clip of every camera", Duration::from_secs(60), || {
@@ -276,6 +278,9 @@ fn two_nodes_share_four_cameras_and_take_over_from_each_other() {
         "{takeover:?}"
     );
     for cam in CAMERAS {
+        // (A camera B has only just started may still wait for its stream: a pulse before that
+        // records nothing.)
+        common::wait_streaming_camera(&b.addr, cam, &[]);
         pulse(&b.addr, cam);
     }
     common::poll_until("B's clips of every camera", Duration::from_secs(60), || {

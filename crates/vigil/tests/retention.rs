@@ -265,6 +265,7 @@ fn in_a_running_app_retention_follows_every_closed_clip() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
+    wait_streaming_camera(&addr, "front", &[]);
     pulse();
     wait("the first clip deleted", &|s| {
         s["retention"]["state"]["deleted_clips"].as_u64() >= Some(1)

@@ -559,6 +559,7 @@ fn a_clip_only_the_store_has_plays_and_a_store_that_is_down_is_shown() {
     let store = server.config("keep_local_days = 0");
     std::fs::write(&config, format!("{store}\n{text}")).unwrap();
     let run = RunProcess::start(&config);
+    wait_streaming_camera(&run.addr, "front", &[]);
     common::post_motion(
         &run.addr,
         "front",

@@ -651,6 +651,27 @@ pub async fn onvif_ready(app: &vigil::runtime::Runtime, pre: f64) {
 
 /// `POST /api/cameras/{camera}/motion` with `body` (`camera` as it goes in the path,
 /// percent-encoded); the answer must be `202`.
+/// Waits until `camera` of the vigil at `addr` is past IDLE (its stream up, its pre-buffer
+/// filling): a short pulse sent before that, right after a start, is an event without a clip
+/// (docs/state-machine.md), which a loaded machine makes likely. `headers`: its credentials.
+pub fn wait_streaming_camera(addr: &str, camera: &str, headers: &[(&str, &str)]) {
+    poll_until(
+        &format!("{camera} past IDLE"),
+        Duration::from_secs(30),
+        || {
+            let (st, _, b) = http(addr, "GET", "/api/cameras", headers, b"");
+            assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+            let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+            let c = v["cameras"]
+                .as_array()?
+                .iter()
+                .find(|c| c["name"] == camera)?
+                .clone();
+            (c["stream"]["up"] == true && c["state"] != "IDLE").then_some(())
+        },
+    );
+}
+
 pub fn post_motion(addr: &str, camera: &str, body: &str) {
     let path = format!("/api/cameras/{camera}/motion");
     let (st, _, b) = http(addr, "POST", &path, &[], body.as_bytes());

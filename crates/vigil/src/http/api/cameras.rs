@@ -144,7 +144,12 @@ async fn from_their_nodes(
     me: &str,
     caller: &axum::http::HeaderMap,
 ) -> Vec<Value> {
-    let mut urls: Vec<&str> = others.iter().filter_map(|(_, u)| u.as_deref()).collect();
+    // (A lease of this node's own for a camera it is still starting: nobody else to ask.)
+    let mut urls: Vec<&str> = others
+        .iter()
+        .filter(|(v, _)| v["node"] != me)
+        .filter_map(|(_, u)| u.as_deref())
+        .collect();
     urls.sort_unstable();
     urls.dedup();
     let lists = futures::future::join_all(
