@@ -128,6 +128,7 @@ fn every_example_in_api_md_holds() {
     let run = RunProcess::start(&cfg);
     let addr = run.addr.clone();
     // The page's examples start from a camera that has recorded one clip.
+    wait_streaming_camera(&addr, "front", &[]);
     let (st, _, _) = http(
         &addr,
         "POST",

@@ -105,6 +105,7 @@ fn clips_go_to_the_store_through_outages_and_crashes_and_come_back_from_it() {
     big_camera(&config, dir.path());
     let mut run = common::RunProcess::start(&config);
     let a = run.addr.clone();
+    common::wait_streaming_camera(&a, "front", &[]);
     common::post_motion(&a, "front", r#"{"action":"pulse","duration_ms":4500}"#);
     let id = common::poll_until("a finished clip", Duration::from_secs(60), || {
         let r = get(&a, "/api/recordings?camera=front");
