@@ -6,7 +6,7 @@
 //! Connecting: GetSystemDateAndTime → GetCapabilities (→ GetServices) → CreatePullPointSubscription ──┤
 //!            │ ok                                                                                     │
 //!            v                                                                                        │
-//! Subscribed: PullMessages (long poll) ⟲ ── Renew when renew_at is reached ─────────────────────────┤
+//! Subscribed: PullMessages (long poll) ⟲ ── Renew when renew_at is (< 1 s) near ────────────────────┤
 //!            │ Shutdown                                                                     Backoff ◄─┘
 //!            v                                                      (capped exponential, jittered; then Connecting)
 //! Unsubscribe → Stopped
@@ -384,7 +384,10 @@ impl PullPoint {
             }
             Stage::Subscribed(sub) => {
                 let r = &sub.reference;
-                if now.mono >= sub.renew_at {
+                // A pull lasts whole seconds: with less than one left before the renewal,
+                // renew now rather than pull past it (a short-lived subscription, 3 s on some
+                // cameras, would otherwise have little left for a slow answer).
+                if now.mono + Duration::from_secs(1) > sub.renew_at {
                     let body = ops::renew(self.cfg.subscription_lifetime);
                     self.transmit(
                         Op::Renew,
